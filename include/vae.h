@@ -1,0 +1,160 @@
+/* vae.h: the public API of libvae, a variational autoencoder library in C.
+ *
+ * One opaque model (vae_model) owns its parameters, gradients, Adam moments and activation buffers,
+ * all allocated once by vae_create / vae_load for at most `max_batch` images per call. Every function
+ * returns a vae_status; on failure vae_last_error() holds a one-line message naming the file, flag or
+ * tensor at fault. The library never prints, exits, installs signal handlers or changes global state
+ * (OpenBLAS thread count included): the caller owns all of that.
+ *
+ * Dimension letters used in comments: B batch, D input size (height*width*channels), H hidden width,
+ * Z latent size, K number of classes (conditional models), S importance samples.
+ */
+#ifndef VAE_H
+#define VAE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum {
+    VAE_OK = 0,
+    VAE_ERR_ARG,     /* an argument or configuration value is invalid */
+    VAE_ERR_NOMEM,   /* an allocation failed */
+    VAE_ERR_IO,      /* a file could not be opened, read or written */
+    VAE_ERR_FORMAT,  /* a file is corrupt, truncated or of an unsupported kind */
+    VAE_ERR_NAN,     /* a loss or gradient became NaN or infinite */
+} vae_status;
+
+/** @return a short constant description of a status ("out of memory", ...). */
+const char *vae_strerror(vae_status status);
+
+/** @return the detailed message of the last failure in the calling thread ("" if none). */
+const char *vae_last_error(void);
+
+/* ---------------------------------------------------------------- random numbers */
+
+/** Explicit, seedable generator (xoshiro256**). Pass it by pointer; copy it to fork a stream. */
+typedef struct {
+    uint64_t s[4];
+} vae_rng;
+
+/** Seed the generator; every seed (0 included) gives a distinct, well-mixed state. */
+void vae_rng_seed(vae_rng *rng, uint64_t seed);
+/** @return 64 uniformly random bits. */
+uint64_t vae_rng_next(vae_rng *rng);
+/** @return a uniform double in [0, 1). */
+double vae_rng_uniform(vae_rng *rng);
+/** @return a standard normal float (Box-Muller, no cached second value, so the state is all there is). */
+float vae_rng_normal(vae_rng *rng);
+
+/* ---------------------------------------------------------------- configuration */
+
+typedef enum { VAE_BERNOULLI = 0, VAE_GAUSSIAN = 1 } vae_likelihood;
+typedef enum { VAE_RELU = 0, VAE_TANH = 1 } vae_activation;
+
+#define VAE_MAX_HIDDEN 8
+
+/** Everything needed to rebuild a model; stored in every checkpoint. */
+typedef struct {
+    int height, width, channels;     /* input image shape; D = height * width * channels */
+    int n_hidden;                    /* number of hidden layers in the encoder (mirrored by the decoder) */
+    int hidden[VAE_MAX_HIDDEN];      /* widths, encoder order: 512,256 gives D-512-256-Z and Z-256-512-D */
+    int n_latent;                    /* Z */
+    int n_classes;                   /* K > 0: conditional model, one-hot label fed to encoder and decoder */
+    vae_likelihood likelihood;       /* Bernoulli (logits) or Gaussian (learned scalar variance) */
+    vae_activation activation;       /* hidden-layer nonlinearity */
+    int ae;                          /* 1: plain deterministic autoencoder (z = mu, no KL) */
+} vae_config;
+
+/** Fill cfg with the PyTorch example's model: 28x28x1, hidden 400, latent 20, Bernoulli, ReLU. */
+void vae_config_default(vae_config *cfg);
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct vae_model vae_model;
+
+/**
+ * Create a model with freshly initialised parameters.
+ * @param out        receives the model; NULL on failure
+ * @param cfg        architecture (validated)
+ * @param max_batch  largest number of images passed to any later call (activations are sized for it)
+ * @param rng        initialisation randomness
+ */
+vae_status vae_create(vae_model **out, const vae_config *cfg, int max_batch, vae_rng *rng);
+
+/** Free the model and everything it owns. NULL is allowed. */
+void vae_free(vae_model *model);
+
+/** @return the model's configuration (owned by the model). */
+const vae_config *vae_get_config(const vae_model *model);
+
+/** @return the number of scalar parameters. */
+size_t vae_num_params(const vae_model *model);
+
+/** @return the largest batch the model's buffers hold. */
+int vae_max_batch(const vae_model *model);
+
+/* ---------------------------------------------------------------- training */
+
+typedef struct {
+    float lr;          /* Adam learning rate (1e-3) */
+    float beta1;       /* 0.9 */
+    float beta2;       /* 0.999 */
+    float adam_eps;    /* 1e-8 */
+    float kl_weight;   /* beta of beta-VAE times the warm-up factor (1) */
+} vae_train_opts;
+
+/** Fill opts with the defaults listed above. */
+void vae_train_opts_default(vae_train_opts *opts);
+
+/** Per-image losses in nats, averaged over a batch: loss = recon + kl_weight * kl. */
+typedef struct {
+    double loss;   /* the objective that was minimised */
+    double recon;  /* reconstruction negative log-likelihood */
+    double kl;     /* KL(q(z|x) || N(0, I)); 0 for an autoencoder */
+} vae_losses;
+
+/**
+ * One Adam step on a batch.
+ * @param x       (B, D) inputs; grey values in [0, 1] for Bernoulli models
+ * @param labels  (B) class labels in [0, K) for conditional models, else NULL
+ * @param n       B, 1 <= n <= max_batch
+ * @param rng     source of the reparameterization noise eps
+ * @param out     receives the batch's mean losses (may be NULL)
+ * @return VAE_ERR_NAN (parameters untouched) when the loss or a gradient is not finite
+ */
+vae_status vae_train_step(vae_model *model, const float *x, const int *labels, int n,
+                          const vae_train_opts *opts, vae_rng *rng, vae_losses *out);
+
+/**
+ * Per-image negative ELBO with one z sample per image (KL weight 1), no parameter change.
+ * Any of loss, recon, kl may be NULL; each is (B).
+ */
+vae_status vae_eval_batch(vae_model *model, const float *x, const int *labels, int n, vae_rng *rng,
+                          float *loss, float *recon, float *kl);
+
+/* ---------------------------------------------------------------- inference */
+
+/** Encode: mu and logvar are (B, Z); logvar may be NULL. For an autoencoder logvar is 0. */
+vae_status vae_encode(vae_model *model, const float *x, const int *labels, int n, float *mu, float *logvar);
+
+/** Decode: out (B, D) receives the decoder's mean (sigmoid of the logits for Bernoulli). */
+vae_status vae_decode(vae_model *model, const float *z, const int *labels, int n, float *out);
+
+/* ---------------------------------------------------------------- files */
+
+/** Write parameters and configuration as safetensors, atomically (temporary file, fsync, rename). */
+vae_status vae_save(const vae_model *model, const char *path);
+
+/** Read a checkpoint written by vae_save (or by the PyTorch interop script) and build the model. */
+vae_status vae_load(vae_model **out, const char *path, int max_batch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VAE_H */

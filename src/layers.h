@@ -1,0 +1,61 @@
+/* layers.h: the VAE's layers, each x_forward / x_backward side by side on raw float arrays.
+ *
+ * Argument order: outputs, saved values, inputs, weights, dimensions.
+ * Convention: parameter gradients accumulate (+=) into d* buffers; gradients with respect to
+ * activations are overwritten (=). Losses return per-image sums in nats (summed over pixels or latent
+ * dimensions) and their backward passes take `scale` (1/B for a batch mean, times a KL weight).
+ *
+ * Letters: B batch, D pixels per image, Z latent size, N element count.
+ * The dense layer itself is matmul_forward / matmul_backward in ops.h.
+ */
+#ifndef VAE_LAYERS_H
+#define VAE_LAYERS_H
+
+#include <stddef.h>
+
+/* Activations, in place on the forward pass; backward uses the saved output y:
+ * relu: dx = dy * (y > 0);  tanh: dx = dy * (1 - y^2). */
+void relu_forward(float *y, size_t N);
+void relu_backward(float *dx, const float *y, size_t N);
+void tanh_forward(float *y, size_t N);
+void tanh_backward(float *dx, const float *y, size_t N);
+
+/* Bernoulli reconstruction from logits a (B, D) and targets x in [0, 1] (B, D):
+ * nll[b] = sum_d max(a,0) - a*x + log1p(exp(-|a|)). */
+void bernoulli_nll_forward(float *nll, const float *logits, const float *x, int B, int D);
+/* dlogits (B, D) = scale * (sigmoid(a) - x) */
+void bernoulli_nll_backward(float *dlogits, const float *logits, const float *x, int B, int D, float scale);
+
+/* Gaussian reconstruction with mean a (B, D) and one learned log-variance s shared by all pixels:
+ * nll[b] = sum_d 0.5 * ((x - a)^2 exp(-s) + s + log(2 pi)). */
+void gaussian_nll_forward(float *nll, const float *mean, const float *x, float logvar, int B, int D);
+/* dmean = scale * (a - x) exp(-s);  dlogvar += scale * sum 0.5 * (1 - (x - a)^2 exp(-s)) */
+void gaussian_nll_backward(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
+                           int D, float scale);
+
+/* KL(N(mu, exp(lv)) || N(0, I)) per image: kl[b] = 0.5 * sum_z (mu^2 + exp(lv) - lv - 1).
+ * mu and logvar are read with row stride `stride` (they sit side by side in the head's output). */
+void kl_forward(float *kl, const float *mu, const float *logvar, int B, int Z, int stride);
+/* dmu += scale * mu;  dlogvar += scale * 0.5 * (exp(lv) - 1) */
+void kl_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar, int B, int Z, int stride,
+                 float scale);
+
+/* Reparameterization z = mu + exp(lv / 2) * eps, eps (B, Z) given (saved for backward).
+ * z is written with row stride zstride (it may be followed by a one-hot label). */
+void reparam_forward(float *z, const float *mu, const float *logvar, const float *eps, int B, int Z, int stride,
+                     int zstride);
+/* dmu = dz;  dlogvar = dz * eps * 0.5 * exp(lv / 2)   (overwritten) */
+void reparam_backward(float *dmu, float *dlogvar, const float *dz, const float *logvar, const float *eps, int B,
+                      int Z, int stride, int zstride);
+
+/* Log-variance is clamped to this range in the encoder's head (far outside what normal data reaches),
+ * so exp(logvar) can neither overflow nor vanish; the gradient is 0 where the clamp acts. */
+#define VAE_LOGVAR_MIN (-30.0f)
+#define VAE_LOGVAR_MAX (20.0f)
+void clamp_forward(float *x, int B, int Z, int stride, float lo, float hi);
+void clamp_backward(float *dx, const float *x, int B, int Z, int stride, float lo, float hi);
+
+/* sigmoid in place */
+void sigmoid_forward(float *y, size_t N);
+
+#endif /* VAE_LAYERS_H */

@@ -1,0 +1,87 @@
+/* model.h: the inside of vae_model, shared by model.c, optim.c, checkpoint.c and the tests.
+ *
+ * Parameters live in one flat float buffer described by a table of named tensors; gradients and the two
+ * Adam moments have the same layout, so zeroing is one memset, Adam is one loop and a checkpoint is the
+ * table plus one write. Activations are allocated once for max_batch images.
+ *
+ * MLP network (K = n_classes, 0 when not conditional):
+ *   encoder: [x | onehot(y)] (B, D+K) -> dense+act per hidden layer -> head (B, 2Z) = [mu | logvar]
+ *   z = mu + exp(logvar/2) * eps                      (z = mu for a plain autoencoder)
+ *   decoder: [z | onehot(y)] (B, Z+K) -> dense+act per hidden layer (reversed widths) -> out (B, D)
+ *   out is the Bernoulli logits, or the Gaussian mean (with one learned log-variance "dec.logvar").
+ */
+#ifndef VAE_MODEL_H
+#define VAE_MODEL_H
+
+#include "vae.h"
+
+#define VAE_MAX_DENSE (VAE_MAX_HIDDEN + 1)
+#define VAE_MAX_TENSORS (4 * VAE_MAX_DENSE + 1)
+
+typedef struct {
+    char name[32];
+    size_t offset;      /* in floats, into params / grads / adam_m / adam_v */
+    int ndim;
+    int shape[2];
+    size_t numel;
+} vae_tensor_info;
+
+typedef struct {
+    int C, OC;          /* input and output widths */
+    int weight, bias;   /* indexes into the tensor table */
+} vae_dense;
+
+struct vae_model {
+    vae_config cfg;
+    int max_batch;
+    int D, Z, K;                 /* input size, latent size, classes */
+    int n_enc, n_dec;            /* dense layers in encoder (hidden + head) and decoder (hidden + out) */
+    vae_dense enc[VAE_MAX_DENSE], dec[VAE_MAX_DENSE];
+    int logvar_tensor;           /* index of "dec.logvar" (Gaussian), or -1 */
+
+    int n_tensors;
+    vae_tensor_info tensors[VAE_MAX_TENSORS];
+    size_t n_params;
+    float *params, *grads, *adam_m, *adam_v;   /* each n_params floats */
+    long step;                                  /* Adam steps taken */
+
+    /* activations, all inside one allocation, sized for max_batch rows */
+    float *acts;
+    float *xin;                       /* (B, D+K) encoder input (used when K > 0) */
+    float *enc_out[VAE_MAX_DENSE];    /* (B, enc[l].OC) after activation; the last is the head [mu|logvar] */
+    float *eps;                       /* (B, Z) reparameterization noise of the last forward */
+    float *zin;                       /* (B, Z+K) decoder input */
+    float *dec_out[VAE_MAX_DENSE];    /* (B, dec[l].OC) after activation; the last is the logits / mean */
+    float *dhead;                     /* (B, 2Z) */
+    float *grad_a, *grad_b;           /* (B, widest layer) ping-pong gradient buffers */
+    float *recon, *kl;                /* (B) per-image losses of the last forward */
+};
+
+/** Check a configuration; VAE_ERR_ARG with a message naming the field otherwise. */
+vae_status vae_config_check(const vae_config *cfg);
+
+/** Allocate a model's table and buffers (parameters zeroed). */
+vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch);
+
+/** Initialise parameters as PyTorch's nn.Linear does: U(-1/sqrt(C), 1/sqrt(C)) for weights and biases. */
+void vae_model_init(vae_model *m, vae_rng *rng);
+
+/** @return the index of the named tensor or -1. */
+int vae_tensor_index(const vae_model *m, const char *name);
+
+/**
+ * Forward pass over n images, leaving per-image recon and kl in m->recon, m->kl.
+ * eps: sample fresh noise from rng (rng non-NULL), or use z = mu when rng is NULL.
+ */
+vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng);
+
+/** Backward pass of the last forward for loss = mean_b(recon + kl_weight * kl); accumulates into grads. */
+void vae_backward(vae_model *m, const float *x, int n, float kl_weight);
+
+/** Run the decoder on m->zin (n rows, labels already in place); the output is m->dec_out[n_dec-1]. */
+void vae_decoder_forward(vae_model *m, int n);
+
+/** One Adam step over the flat buffer (PyTorch's formula, bias-corrected). */
+void vae_adam_step(vae_model *m, float lr, float beta1, float beta2, float eps);
+
+#endif /* VAE_MODEL_H */

@@ -1,0 +1,45 @@
+/* rng.c: the explicit random generator, xoshiro256** seeded through splitmix64.
+ * Every random draw of libvae (initialisation, shuffling, eps, sampling, binarization) goes through a
+ * vae_rng passed by pointer, so the same seed gives the same run. */
+#include <math.h>
+
+#include "vae.h"
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void vae_rng_seed(vae_rng *rng, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t vae_rng_next(vae_rng *rng) {
+    uint64_t *s = rng->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double vae_rng_uniform(vae_rng *rng) {
+    /* 53 random bits -> [0, 1) */
+    return (double)(vae_rng_next(rng) >> 11) * 0x1.0p-53;
+}
+
+float vae_rng_normal(vae_rng *rng) {
+    /* Box-Muller; u1 in (0, 1] so the log is finite. */
+    double u1 = 1.0 - vae_rng_uniform(rng);
+    double u2 = vae_rng_uniform(rng);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}

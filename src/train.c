@@ -1,0 +1,131 @@
+/* train.c: epochs that shuffle, batch, binarize and step; evaluation over a data set (see train.h). */
+#include "train.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "common.h"
+#include "model.h"
+
+double vae_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void vae_binarize(float *x, size_t n, vae_rng *rng) {
+    for (size_t i = 0; i < n; i++) x[i] = vae_rng_uniform(rng) < (double)x[i] ? 1.0f : 0.0f;
+}
+
+vae_status vae_trainer_init(vae_trainer *t, vae_model *model, const vae_dataset *data, int n_train, int batch,
+                            int binarize, uint64_t seed) {
+    memset(t, 0, sizeof *t);
+    if (n_train < 1 || n_train > data->n)
+        return vae_fail(VAE_ERR_ARG, "%d training images requested, the data set holds %d", n_train, data->n);
+    if (batch < 1 || batch > n_train)
+        return vae_fail(VAE_ERR_ARG, "batch size %d larger than the %d training images", batch, n_train);
+    if (batch > vae_max_batch(model))
+        return vae_fail(VAE_ERR_ARG, "batch size %d larger than the model's buffers (%d)", batch, vae_max_batch(model));
+    t->model = model;
+    t->data = data;
+    t->n_train = n_train;
+    t->batch = batch;
+    t->binarize = binarize;
+    t->kl_beta = 1.0f;
+    vae_rng_seed(&t->rng, seed);
+    t->order = vae_malloc((size_t)n_train * sizeof(int));
+    t->x = vae_malloc((size_t)batch * data->dim * sizeof(float));
+    t->labels = vae_malloc((size_t)batch * sizeof(int));
+    if (!t->order || !t->x || !t->labels) {
+        vae_trainer_free(t);
+        return vae_fail(VAE_ERR_NOMEM, "out of memory allocating the training buffers");
+    }
+    return VAE_OK;
+}
+
+void vae_trainer_free(vae_trainer *t) {
+    vae_mem_free(t->order);
+    vae_mem_free(t->x);
+    vae_mem_free(t->labels);
+    t->order = NULL, t->x = NULL, t->labels = NULL;
+}
+
+int vae_trainer_batches(const vae_trainer *t) { return (t->n_train + t->batch - 1) / t->batch; }
+
+/* Fisher-Yates over 0..n-1 */
+static void shuffle(int *order, int n, vae_rng *rng) {
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(vae_rng_next(rng) % (uint64_t)(i + 1));
+        int tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae_progress_fn progress, void *ud,
+                                 volatile sig_atomic_t *stop) {
+    int n_batches = vae_trainer_batches(t);
+    int conditional = vae_get_config(t->model)->n_classes > 0;
+    if (t->next_batch == 0) {
+        shuffle(t->order, t->n_train, &t->rng);
+        t->loss_sum = 0.0;
+        t->train_seconds = 0.0;
+    }
+    while (t->next_batch < n_batches) {
+        if (stop && *stop) return VAE_OK;
+        double t0 = vae_now();
+        int start = t->next_batch * t->batch;
+        int n = t->n_train - start < t->batch ? t->n_train - start : t->batch;
+        vae_dataset_batch(t->data, t->order, start, n, t->x);
+        if (t->binarize) vae_binarize(t->x, (size_t)n * t->data->dim, &t->rng);
+        if (conditional) vae_dataset_batch_labels(t->data, t->order, start, n, t->labels);
+        vae_train_opts o = *opts;
+        long step = t->model->step; // steps taken before this one
+        o.kl_weight = t->kl_beta;
+        if (t->kl_warmup_steps > 0 && step < t->kl_warmup_steps)
+            o.kl_weight = t->kl_beta * (float)((double)step / (double)t->kl_warmup_steps);
+        vae_losses losses;
+        vae_status st = vae_train_step(t->model, t->x, conditional ? t->labels : NULL, n, &o, &t->rng, &losses);
+        if (st) return st;
+        t->loss_sum += losses.loss;
+        t->next_batch++;
+        t->train_seconds += vae_now() - t0;
+        if (progress) progress(ud, t->next_batch, n_batches, t->loss_sum / t->next_batch);
+    }
+    t->next_batch = 0;
+    t->epoch++;
+    return VAE_OK;
+}
+
+vae_status vae_evaluate(vae_model *m, const vae_dataset *ds, int first, int n, int batch, uint64_t seed,
+                        int binarize, uint64_t bin_seed, float *x, int *labels, float *per_loss, float *per_recon,
+                        float *per_kl, vae_eval_result *out) {
+    if (first < 0 || n < 1 || first + n > ds->n)
+        return vae_fail(VAE_ERR_ARG, "images %d..%d requested, the data set holds %d", first, first + n - 1, ds->n);
+    vae_rng eps_rng, bin_rng;
+    vae_rng_seed(&eps_rng, seed);
+    vae_rng_seed(&bin_rng, bin_seed);
+    int conditional = m->K > 0;
+    double recon = 0, kl = 0;
+    for (int start = 0; start < n; start += batch) {
+        int b = n - start < batch ? n - start : batch;
+        vae_dataset_batch(ds, NULL, first + start, b, x);
+        if (binarize) vae_binarize(x, (size_t)b * ds->dim, &bin_rng);
+        if (conditional) vae_dataset_batch_labels(ds, NULL, first + start, b, labels);
+        vae_status st = vae_forward(m, x, conditional ? labels : NULL, b, &eps_rng);
+        if (st) return st;
+        for (int i = 0; i < b; i++) { // the forward pass leaves per-image values in the model
+            recon += m->recon[i];
+            kl += m->kl[i];
+            if (per_loss) per_loss[start + i] = m->recon[i] + m->kl[i];
+            if (per_recon) per_recon[start + i] = m->recon[i];
+            if (per_kl) per_kl[start + i] = m->kl[i];
+        }
+    }
+    out->n = n;
+    out->recon = recon / n;
+    out->kl = kl / n;
+    out->loss = out->recon + out->kl;
+    return VAE_OK;
+}

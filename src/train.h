@@ -1,0 +1,73 @@
+/* train.h: the training loop's state and steps: shuffling, batching, binarization, epochs that can stop
+ * and resume at any batch, and evaluation over a data set. The caller (the CLI) owns printing, files and
+ * signals; it passes a stop flag that the loop checks between steps.
+ */
+#ifndef VAE_TRAIN_H
+#define VAE_TRAIN_H
+
+#include <signal.h>
+
+#include "data.h"
+#include "vae.h"
+
+/* Everything that changes during training besides the model, so that a run stopped at any batch and
+ * resumed continues bit for bit: generator state, the epoch's data order and the position in it. */
+typedef struct {
+    vae_model *model;
+    const vae_dataset *data;
+    int n_train;           /* images 0..n_train-1 of data are trained on (the rest are held out) */
+    int batch;
+    int binarize;          /* 1: each image's pixels resampled as Bernoulli(grey value) each time it is used */
+    vae_rng rng;           /* shuffling, eps, binarization */
+    int *order;            /* (n_train) this epoch's order */
+    int epoch;             /* epochs completed */
+    int next_batch;        /* batches of the current epoch already done (0: epoch not started) */
+    double loss_sum;       /* sum of batch losses of the current epoch so far */
+    double train_seconds;  /* training time of the current epoch so far */
+    float kl_beta;         /* KL weight after warm-up (beta-VAE), 1 by default */
+    long kl_warmup_steps;  /* the KL weight rises linearly from 0 to kl_beta over this many steps (0: none) */
+    float *x;              /* (batch, D) batch buffer */
+    int *labels;           /* (batch) */
+} vae_trainer;
+
+/** Allocate buffers; rng seeded from seed; KL weight 1 without warm-up. The first epoch's order is drawn when it starts. */
+vae_status vae_trainer_init(vae_trainer *t, vae_model *model, const vae_dataset *data, int n_train, int batch,
+                            int binarize, uint64_t seed);
+void vae_trainer_free(vae_trainer *t);
+
+/** Number of batches in an epoch (the last one may be smaller). */
+int vae_trainer_batches(const vae_trainer *t);
+
+typedef void (*vae_progress_fn)(void *ud, int batch_done, int n_batches, double mean_loss);
+
+/**
+ * Train until the current epoch ends or *stop becomes non-zero (checked before each step).
+ * @return VAE_OK with t->next_batch == 0 and t->epoch incremented when the epoch finished;
+ *         VAE_OK with t->next_batch > 0 when stopped early; VAE_ERR_NAN and friends on failure.
+ *         On return t->loss_sum / batches gives the epoch's mean training objective.
+ */
+vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae_progress_fn progress, void *ud,
+                                 volatile sig_atomic_t *stop);
+
+/** Mean per-image figures over a data set (negative ELBO, one z sample per image). */
+typedef struct {
+    int n;
+    double loss, recon, kl;
+} vae_eval_result;
+
+/**
+ * Evaluate images [first, first + n) of ds in batches of `batch` with eps from seed `seed`.
+ * binarize: images binarized once with their own generator seeded by bin_seed (the same every call).
+ * per_loss / per_recon / per_kl (n) may be NULL; x (batch, D) and labels (batch) are caller buffers.
+ */
+vae_status vae_evaluate(vae_model *m, const vae_dataset *ds, int first, int n, int batch, uint64_t seed,
+                        int binarize, uint64_t bin_seed, float *x, int *labels, float *per_loss, float *per_recon,
+                        float *per_kl, vae_eval_result *out);
+
+/** Replace grey values in [0, 1] by Bernoulli draws (1 with probability v). */
+void vae_binarize(float *x, size_t n, vae_rng *rng);
+
+/** Monotonic clock in seconds. */
+double vae_now(void);
+
+#endif /* VAE_TRAIN_H */

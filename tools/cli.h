@@ -1,0 +1,61 @@
+/* cli.h: what the subcommands of the `vae` tool share: a flag table parser that prints --help with each
+ * flag's default, exit codes, and loading of models and data with errors that name the file. */
+#ifndef VAE_CLI_H
+#define VAE_CLI_H
+
+#include <stdio.h>
+
+#include "checkpoint.h"
+#include "data.h"
+#include "vae.h"
+
+/* Exit status (DESIGN.md): 0 success, 2 bad usage or bad input found before work starts, 1 failure
+ * during work, 128 + signal number when stopped by SIGINT or SIGTERM after saving. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef enum { FLAG_INT, FLAG_DOUBLE, FLAG_STRING, FLAG_BOOL, FLAG_CHOICE } flag_type;
+
+typedef struct {
+    const char *name;     /* "--epochs" */
+    flag_type type;
+    void *value;          /* int*, double*, const char** (STRING and CHOICE), int* (BOOL) */
+    const char *def;      /* default as text ("" for none); parsed into value before parsing argv */
+    const char *help;
+    double lo, hi;        /* range for INT and DOUBLE */
+    const char *choices;  /* "relu|tanh" for CHOICE */
+    int required;
+    int given;            /* set by the parser when the flag appears on the command line */
+} flag_spec;
+
+/**
+ * Parse argv (after the subcommand) against the table (terminated by a {NULL} entry).
+ * Prints help and returns 1 for --help; prints a one-line error naming the flag and returns -1 on bad
+ * usage; returns 0 on success.
+ */
+int flags_parse(const char *cmd, const char *usage, flag_spec *flags, int argc, char **argv);
+
+/** @return the spec of a flag by name (for ->given), or NULL. */
+flag_spec *flag_find(flag_spec *flags, const char *name);
+
+/** Print "vae CMD: message" to stderr. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Exit code for a library failure: bad input (FORMAT, ARG, IO on open) -> 2 when before_work, else 1. */
+int cli_status_exit(vae_status st, int before_work);
+
+/** Load a model checkpoint for up to max_batch images per call, printing the error on failure. */
+int cli_load_model(const char *cmd, const char *path, int max_batch, vae_model **m, vae_meta *meta);
+
+/** Load a data split and check it matches the model's image shape (m may be NULL). */
+int cli_load_data(const char *cmd, const char *dir, const char *split, const vae_model *m, vae_dataset *ds);
+
+/** Parse "a,b,c" integers into out (max n); returns the count or -1. */
+int parse_int_list(const char *s, int *out, int max, int lo, int hi);
+
+/** Set OpenBLAS's and OpenMP's thread counts (n <= 0: number of cores). */
+void cli_set_threads(int n);
+
+/** Number of online cores. */
+int cli_cores(void);
+
+#endif /* VAE_CLI_H */

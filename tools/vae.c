@@ -1,0 +1,719 @@
+/* vae.c: the command-line tool. main() dispatches to one function per subcommand; this file holds
+ * `train` and `eval`, tools/pictures.c the picture and encode/decode subcommands, tools/cli.c the
+ * shared flag parser. The CLI owns printing, exit codes, signals and the thread count. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "commands.h"
+#include "common.h"
+#include "image.h"
+#include "model.h"
+#include "train.h"
+
+/* ---------------------------------------------------------------- signals */
+
+static volatile sig_atomic_t stop_signal; /* the first SIGINT/SIGTERM: finish the step, save, exit */
+
+static void on_signal(int sig) {
+    if (stop_signal) _exit(128 + sig); // second signal: at once (files on disk are always complete)
+    stop_signal = sig;
+}
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---------------------------------------------------------------- train */
+
+typedef struct {
+    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize;
+    int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force;
+    double lr, adam_eps, beta;
+} train_args;
+
+/* An lr schedule "E1:LR1,E2:LR2,...": E1 epochs at LR1, then E2 at LR2, ...; the last rate continues. */
+#define MAX_SCHEDULE 32
+typedef struct {
+    int n, epochs[MAX_SCHEDULE];
+    double lr[MAX_SCHEDULE];
+} lr_schedule;
+
+static int parse_schedule(const char *s, lr_schedule *out) {
+    out->n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long e = strtol(p, &end, 10);
+        if (errno || end == p || *end != ':' || e < 1 || e > 1000000 || out->n == MAX_SCHEDULE) return -1;
+        p = end + 1;
+        double lr = strtod(p, &end);
+        if (end == p || !(lr > 0 && lr < 10) || (*end && *end != ',')) return -1;
+        out->epochs[out->n] = (int)e;
+        out->lr[out->n++] = lr;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) return -1;
+    }
+    return out->n > 0 ? 0 : -1;
+}
+
+static double schedule_lr(const lr_schedule *s, int epoch /* 1-based */, double fallback) {
+    if (s->n == 0) return fallback;
+    int e = 0;
+    for (int i = 0; i < s->n; i++) {
+        e += s->epochs[i];
+        if (epoch <= e) return s->lr[i];
+    }
+    return s->lr[s->n - 1];
+}
+
+/* Files of a run folder. */
+#define MODEL_FILE "model.safetensors"
+#define STATE_FILE "train-state.safetensors"
+#define METRICS_FILE "metrics.jsonl"
+#define CURVE_FILE "loss.png"
+
+static void join(char *dst, size_t n, const char *dir, const char *file) { snprintf(dst, n, "%s/%s", dir, file); }
+
+/* 1 if dir exists and holds anything besides . and .. */
+static int dir_nonempty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n > 0;
+}
+
+/* Progress on stderr: a bar with rate and ETA on a terminal, a plain line every quarter otherwise. */
+typedef struct {
+    int epoch, epochs, tty, batch, last_quarter;
+    double t0;
+} progress_state;
+
+static void progress(void *ud, int done, int total, double loss) {
+    progress_state *p = ud;
+    double el = vae_now() - p->t0, rate = done * (double)p->batch / (el > 0 ? el : 1e-9);
+    double eta = done > 0 ? el * (total - done) / done : 0;
+    if (p->tty) {
+        int w = 30, fill = (int)((double)w * done / total);
+        char bar[32];
+        for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+        bar[w] = '\0';
+        fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.2f %.0f img/s ETA %.0fs ", p->epoch, p->epochs, bar, done, total,
+                loss, rate, eta);
+        if (done == total) fputc('\n', stderr);
+    } else {
+        int q = 4 * done / total;
+        if (q > p->last_quarter) {
+            p->last_quarter = q;
+            fprintf(stderr, "epoch %d/%d: %d/%d batches, loss %.2f, %.0f img/s, ETA %.0fs\n", p->epoch, p->epochs, done,
+                    total, loss, rate, eta);
+        }
+    }
+}
+
+/* Redraw the loss curves from metrics.jsonl's figures kept in memory. */
+typedef struct {
+    int n, cap;
+    double *epoch, *train, *test, *val;
+} curve;
+
+static int curve_add(curve *c, double e, double tr, double te, double va) {
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        double *p[4] = {c->epoch, c->train, c->test, c->val};
+        for (int i = 0; i < 4; i++) {
+            double *q = vae_realloc(p[i], (size_t)cap * sizeof(double));
+            if (!q) return -1;
+            p[i] = q;
+        }
+        c->epoch = p[0], c->train = p[1], c->test = p[2], c->val = p[3], c->cap = cap;
+    }
+    c->epoch[c->n] = e, c->train[c->n] = tr, c->test[c->n] = te, c->val[c->n] = va;
+    c->n++;
+    return 0;
+}
+
+static void curve_free(curve *c) {
+    vae_mem_free(c->epoch), vae_mem_free(c->train), vae_mem_free(c->test), vae_mem_free(c->val);
+}
+
+/* Read earlier epochs back from metrics.jsonl (on --resume) so the curve shows the whole run. */
+static void curve_load(curve *c, const char *path, int upto_epoch) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        double e = NAN, tr = NAN, te = NAN, va = NAN;
+        char *p;
+        if ((p = strstr(line, "\"epoch\":"))) e = strtod(p + 8, NULL);
+        if ((p = strstr(line, "\"train_loss\":"))) tr = strtod(p + 13, NULL);
+        if ((p = strstr(line, "\"test_loss\":"))) te = strtod(p + 12, NULL);
+        if ((p = strstr(line, "\"val_loss\":"))) va = strtod(p + 11, NULL);
+        if (isfinite(e) && e <= upto_epoch) curve_add(c, e, tr, te, va);
+    }
+    fclose(f);
+}
+
+static vae_status curve_draw(const curve *c, const char *path, int with_val) {
+    vae_plot_series s[3] = {{"train (objective)", c->epoch, c->train, c->n}, {"test (negative ELBO)", c->epoch, c->test, c->n},
+                            {"validation", c->epoch, c->val, c->n}};
+    return vae_plot_lines(path, "Loss per epoch", "epoch", "loss (nats per image)", s, with_val ? 3 : 2, 800, 500);
+}
+
+/* Keep metrics.jsonl consistent with the checkpoint: on resume, drop lines of epochs past it. */
+static int metrics_truncate(const char *path, int upto_epoch) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *o = fopen(tmp, "w");
+    if (!o) {
+        fclose(f);
+        return -1;
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "\"epoch\":");
+        if (p && strtod(p + 8, NULL) <= upto_epoch) fputs(line, o);
+    }
+    fclose(f);
+    int bad = fflush(o) || fsync(fileno(o));
+    bad |= fclose(o);
+    if (bad || rename(tmp, path)) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Training options that must stay the same across --resume, kept in the checkpoints' metadata. */
+static vae_status args_to_meta(const train_args *a, uint64_t test_bin_seed, vae_meta *meta) {
+    char buf[64];
+    vae_status st = vae_meta_set(meta, "binarize", a->binarize);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)test_bin_seed);
+    st = st ? st : vae_meta_set(meta, "binarize_seed", buf);
+#define SET(key, fmt, v) (snprintf(buf, sizeof buf, fmt, v), st = st ? st : vae_meta_set(meta, key, buf))
+    SET("train.batch", "%d", a->batch);
+    SET("train.lr", "%.9g", a->lr);
+    SET("train.adam_eps", "%.9g", a->adam_eps);
+    SET("train.beta", "%.9g", a->beta);
+    SET("train.kl_warmup", "%d", a->kl_warmup);
+    SET("train.val", "%d", a->val);
+    SET("train.seed", "%d", a->seed);
+#undef SET
+    st = st ? st : vae_meta_set(meta, "train.lr_schedule", a->lr_schedule ? a->lr_schedule : "");
+    return st;
+}
+
+/* Restore the saved options on --resume; a flag given now that disagrees is an error. */
+static int args_from_meta(train_args *a, flag_spec *flags, const vae_meta *meta, const char *path) {
+    struct {
+        const char *key, *flag;
+        int *i;
+        double *d;
+        const char **s;
+    } items[] = {{"train.batch", "--batch", &a->batch, NULL, NULL},       {"train.lr", "--lr", NULL, &a->lr, NULL},
+                 {"train.adam_eps", "--adam-eps", NULL, &a->adam_eps, NULL}, {"train.beta", "--beta", NULL, &a->beta, NULL},
+                 {"train.kl_warmup", "--kl-warmup", &a->kl_warmup, NULL, NULL}, {"train.val", "--val", &a->val, NULL, NULL},
+                 {"train.seed", "--seed", &a->seed, NULL, NULL},            {"binarize", "--binarize", NULL, NULL, &a->binarize},
+                 {"train.lr_schedule", "--lr-schedule", NULL, NULL, &a->lr_schedule}};
+    for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
+        const char *v = vae_meta_get(meta, items[k].key);
+        if (!v) {
+            cli_error("train", "%s: metadata '%s' is missing: not a training state written by vae train", path, items[k].key);
+            return EXIT_USAGE;
+        }
+        int given = flag_find(flags, items[k].flag)->given;
+        if (items[k].i) {
+            int saved = atoi(v);
+            if (given && *items[k].i != saved) goto conflict;
+            *items[k].i = saved;
+        } else if (items[k].d) {
+            double saved = strtod(v, NULL);
+            if (given && fabs(*items[k].d - saved) > 1e-12 * fabs(saved)) goto conflict;
+            *items[k].d = saved;
+        } else {
+            if (given && strcmp(*items[k].s ? *items[k].s : "", v) != 0) goto conflict;
+            *items[k].s = *v ? v : NULL;
+        }
+        continue;
+    conflict:
+        cli_error("train", "%s %s conflicts with the run being resumed (%s in %s)", items[k].flag,
+                  flag_find(flags, items[k].flag)->type == FLAG_STRING || flag_find(flags, items[k].flag)->type == FLAG_CHOICE
+                      ? (*items[k].s ? *items[k].s : "")
+                      : "as given",
+                  v, path);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* Architecture flags given with --resume must agree with the checkpoint. */
+static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_config *c, const char *path) {
+    int hidden[VAE_MAX_HIDDEN], nh = a->hidden ? parse_int_list(a->hidden, hidden, VAE_MAX_HIDDEN, 1, 65536) : -1;
+    int same_hidden = nh == c->n_hidden;
+    for (int i = 0; same_hidden && i < nh; i++) same_hidden = hidden[i] == c->hidden[i];
+    struct {
+        const char *flag;
+        int ok;
+    } checks[] = {{"--hidden", same_hidden},
+                  {"--latent", a->latent == c->n_latent},
+                  {"--ae", a->ae == c->ae},
+                  {"--conditional", (a->conditional != 0) == (c->n_classes > 0)},
+                  {"--activation", (strcmp(a->activation, "tanh") == 0) == (c->activation == VAE_TANH)},
+                  {"--likelihood", (strcmp(a->likelihood, "gaussian") == 0) == (c->likelihood == VAE_GAUSSIAN)}};
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+        if (flag_find(flags, checks[i].flag)->given && !checks[i].ok) {
+            cli_error("train", "%s conflicts with the architecture of the run being resumed (%s)", checks[i].flag, path);
+            return EXIT_USAGE;
+        }
+    return EXIT_OK;
+}
+
+static int cmd_train(int argc, char **argv) {
+    train_args a;
+    memset(&a, 0, sizeof a);
+    flag_spec flags[] = {
+        {"--data", FLAG_STRING, &a.data, "", "data folder (IDX files, see docs/data.md)", .required = 1},
+        {"--out", FLAG_STRING, &a.out, "", "run folder to write (new or empty unless --resume or --force)", .required = 1},
+        {"--arch", FLAG_CHOICE, &a.arch, "mlp", "network", .choices = "mlp"},
+        {"--ae", FLAG_BOOL, &a.ae, "", "train a plain deterministic autoencoder (no sampling, no KL)"},
+        {"--hidden", FLAG_STRING, &a.hidden, "400", "hidden layer widths, encoder order, e.g. 512,256"},
+        {"--activation", FLAG_CHOICE, &a.activation, "relu", "hidden nonlinearity", .choices = "relu|tanh"},
+        {"--latent", FLAG_INT, &a.latent, "20", "latent size Z", 1, 4096},
+        {"--epochs", FLAG_INT, &a.epochs, "20", "total epochs of the run (also with --resume)", 1, 1000000},
+        {"--batch", FLAG_INT, &a.batch, "128", "batch size", 1, 1 << 20},
+        {"--lr", FLAG_DOUBLE, &a.lr, "1e-3", "Adam learning rate", 1e-12, 10},
+        {"--adam-eps", FLAG_DOUBLE, &a.adam_eps, "1e-8", "Adam epsilon", 1e-30, 1},
+        {"--lr-schedule", FLAG_STRING, &a.lr_schedule, "", "epochs:rate list, e.g. 1:1e-3,3:7.2e-4 (last rate continues)"},
+        {"--beta", FLAG_DOUBLE, &a.beta, "1", "KL weight (beta-VAE)", 0, 1e6},
+        {"--kl-warmup", FLAG_INT, &a.kl_warmup, "0", "epochs over which the KL weight rises linearly from 0 to beta", 0,
+         1000000},
+        {"--likelihood", FLAG_CHOICE, &a.likelihood, "bernoulli", "decoder distribution", .choices = "bernoulli|gaussian"},
+        {"--binarize", FLAG_CHOICE, &a.binarize, "none", "dynamic: resample binary pixels each time an image is used",
+         .choices = "none|dynamic"},
+        {"--conditional", FLAG_BOOL, &a.conditional, "", "conditional VAE: one-hot label into encoder and decoder"},
+        {"--val", FLAG_INT, &a.val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
+        {"--seed", FLAG_INT, &a.seed, "1", "random seed (initialisation, order, noise)", 0, 2147483647},
+        {"--threads", FLAG_INT, &a.threads, "0", "threads (0: one per core)", 0, 1024},
+        {"--save-every", FLAG_INT, &a.save_every, "1", "write the training state every E epochs", 1, 1000000},
+        {"--resume", FLAG_BOOL, &a.resume, "", "continue the run in --out from its training state"},
+        {"--force", FLAG_BOOL, &a.force, "", "start over in a run folder that is not empty"},
+        {NULL}};
+    int rc = flags_parse("train", "--data DIR --out RUN [flags]", flags, argc, argv);
+    if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (a.resume && a.force) {
+        cli_error("train", "--resume and --force exclude each other");
+        return EXIT_USAGE;
+    }
+    lr_schedule sched = {0};
+    if (a.lr_schedule && parse_schedule(a.lr_schedule, &sched)) {
+        cli_error("train", "--lr-schedule: '%s' is not a list of EPOCHS:RATE pairs such as 1:1e-3,3:7.2e-4", a.lr_schedule);
+        return EXIT_USAGE;
+    }
+    vae_config cfg;
+    vae_config_default(&cfg);
+    int nh = parse_int_list(a.hidden, cfg.hidden, VAE_MAX_HIDDEN, 1, 65536);
+    if (nh < 0) {
+        cli_error("train", "--hidden: '%s' is not a list of up to %d widths in 1..65536", a.hidden, VAE_MAX_HIDDEN);
+        return EXIT_USAGE;
+    }
+    cfg.n_hidden = nh;
+    cfg.n_latent = a.latent;
+    cfg.ae = a.ae;
+    cfg.activation = strcmp(a.activation, "tanh") == 0 ? VAE_TANH : VAE_RELU;
+    cfg.likelihood = strcmp(a.likelihood, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
+
+    // the run folder
+    char model_path[4096], state_path[4096], metrics_path[4096], curve_path[4096];
+    join(model_path, sizeof model_path, a.out, MODEL_FILE);
+    join(state_path, sizeof state_path, a.out, STATE_FILE);
+    join(metrics_path, sizeof metrics_path, a.out, METRICS_FILE);
+    join(curve_path, sizeof curve_path, a.out, CURVE_FILE);
+    struct stat sb;
+    int exists = stat(a.out, &sb) == 0;
+    if (exists && !S_ISDIR(sb.st_mode)) {
+        cli_error("train", "--out %s: exists and is not a folder", a.out);
+        return EXIT_USAGE;
+    }
+    if (a.resume && access(state_path, F_OK) != 0) {
+        cli_error("train", "--resume: %s does not exist: nothing to resume", state_path);
+        return EXIT_USAGE;
+    }
+    if (!a.resume && !a.force && exists && dir_nonempty(a.out)) {
+        cli_error("train", "--out %s: the folder is not empty (use --resume to continue or --force to start over)", a.out);
+        return EXIT_USAGE;
+    }
+
+    cli_set_threads(a.threads);
+    vae_train_state saved;
+    memset(&saved, 0, sizeof saved);
+    if (a.resume) {
+        vae_status st = vae_train_state_load(&saved, state_path, 1 << 20 /* resized below */);
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
+            return cli_status_exit(st, 1);
+        }
+        if ((rc = args_from_meta(&a, flags, &saved.meta, state_path)) ||
+            (rc = check_arch_flags(flags, &a, vae_get_config(saved.model), state_path))) {
+            vae_train_state_free(&saved);
+            return rc;
+        }
+        cfg = *vae_get_config(saved.model);
+        vae_train_state_free(&saved);
+    }
+
+    // data
+    vae_dataset train, test;
+    if ((rc = cli_load_data("train", a.data, "train", NULL, &train))) return rc;
+    if ((rc = cli_load_data("train", a.data, "test", NULL, &test))) {
+        vae_dataset_free(&train);
+        return rc;
+    }
+    rc = EXIT_USAGE;
+    vae_model *m = NULL;
+    vae_trainer tr;
+    memset(&tr, 0, sizeof tr);
+    curve cv = {0};
+    float *eval_x = NULL;
+    int *eval_labels = NULL;
+    if (train.height != test.height || train.width != test.width || train.channels != test.channels) {
+        cli_error("train", "%s: training images are %dx%dx%d but test images are %dx%dx%d", a.data, train.height,
+                  train.width, train.channels, test.height, test.width, test.channels);
+        goto done;
+    }
+    cfg.height = train.height, cfg.width = train.width, cfg.channels = train.channels;
+    if (a.conditional && !a.resume) {
+        if (!train.labels || !test.labels) {
+            cli_error("train", "--conditional: %s has no label files", a.data);
+            goto done;
+        }
+        cfg.n_classes = train.n_classes > test.n_classes ? train.n_classes : test.n_classes;
+    }
+    if (cfg.n_classes > 0 && (train.n_classes > cfg.n_classes || test.n_classes > cfg.n_classes || !train.labels)) {
+        cli_error("train", "%s: labels do not fit the model's %d classes", a.data, cfg.n_classes);
+        goto done;
+    }
+    if (cfg.likelihood == VAE_BERNOULLI && (train.values || test.values)) {
+        // float data may lie outside [0, 1]: check it is a probability for the Bernoulli decoder
+        for (int k = 0; k < 2; k++) {
+            const vae_dataset *d = k ? &test : &train;
+            for (size_t i = 0; d->values && i < (size_t)d->n * d->dim; i++)
+                if (!(d->values[i] >= 0.0f && d->values[i] <= 1.0f)) {
+                    cli_error("train", "%s: value %g outside [0, 1]: use --likelihood gaussian for such data", a.data,
+                              d->values[i]);
+                    goto done;
+                }
+        }
+    }
+    if (a.val >= train.n) {
+        cli_error("train", "--val %d: the training set holds only %d images", a.val, train.n);
+        goto done;
+    }
+    int n_train = train.n - a.val;
+    if (a.batch > n_train) {
+        cli_error("train", "--batch %d is larger than the %d training images", a.batch, n_train);
+        goto done;
+    }
+    int eval_batch = 1000 > a.batch ? 1000 : a.batch;
+    // a batch larger than memory could hold: the activations grow with it
+    {
+        double per_image = 4.0 * (2.0 * (cfg.height * (double)cfg.width * cfg.channels) * 3 + 16.0 * 4096);
+        double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+        if (phys > 0 && per_image * eval_batch > 0.5 * phys) {
+            cli_error("train", "--batch %d: its activations (%.1f GiB) would not fit in this machine's memory", a.batch,
+                      per_image * eval_batch / 1073741824.0);
+            goto done;
+        }
+    }
+
+    vae_status st;
+    if (a.resume) {
+        st = vae_train_state_load(&saved, state_path, eval_batch);
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
+            goto done;
+        }
+        m = saved.model;
+        saved.model = NULL;
+    } else {
+        vae_rng init;
+        vae_rng_seed(&init, (uint64_t)a.seed * 2 + 1); // a stream apart from the trainer's
+        st = vae_create(&m, &cfg, eval_batch, &init);
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
+            goto done;
+        }
+    }
+    st = vae_trainer_init(&tr, m, &train, n_train, a.batch, strcmp(a.binarize, "dynamic") == 0, (uint64_t)a.seed);
+    if (!st && a.resume) st = vae_train_state_apply(&saved, &tr);
+    vae_train_state_free(&saved);
+    if (st) {
+        cli_error("train", "%s", vae_last_error());
+        goto done;
+    }
+    tr.kl_beta = (float)a.beta;
+    tr.kl_warmup_steps = (long)a.kl_warmup * vae_trainer_batches(&tr);
+    eval_x = vae_malloc((size_t)eval_batch * train.dim * sizeof(float));
+    eval_labels = vae_malloc((size_t)eval_batch * sizeof(int));
+    if (!eval_x || !eval_labels) {
+        cli_error("train", "out of memory");
+        rc = EXIT_FAIL;
+        goto done;
+    }
+    if (!exists && mkdir(a.out, 0777) != 0) {
+        cli_error("train", "--out %s: cannot create the folder: %s", a.out, strerror(errno));
+        goto done;
+    }
+    if (a.force && !a.resume) {
+        const char *files[] = {model_path, state_path, metrics_path, curve_path};
+        for (int i = 0; i < 4; i++) unlink(files[i]);
+    }
+    if (a.resume) {
+        if (metrics_truncate(metrics_path, tr.epoch)) {
+            cli_error("train", "%s: cannot rewrite: %s", metrics_path, strerror(errno));
+            rc = EXIT_FAIL;
+            goto done;
+        }
+        curve_load(&cv, metrics_path, tr.epoch);
+    }
+    uint64_t test_bin_seed = 0x5eed0000ULL + (uint64_t)a.seed;
+    vae_meta meta;
+    memset(&meta, 0, sizeof meta);
+    if (args_to_meta(&a, test_bin_seed, &meta)) {
+        cli_error("train", "%s", vae_last_error());
+        goto done;
+    }
+
+    // work starts: from here failures exit 1
+    rc = EXIT_FAIL;
+    install_signals();
+    int binarize = strcmp(a.binarize, "dynamic") == 0;
+    printf("loss: nats per image (train_loss: the training objective; test_loss: negative ELBO on the test set)\n");
+    printf("model: %s %d-%s-%d, %zu parameters, %d training images, batch %d\n", cfg.ae ? "autoencoder" : "VAE",
+           train.dim, a.hidden, cfg.n_latent, vae_num_params(m), n_train, a.batch);
+    fflush(stdout);
+    if (tr.epoch >= a.epochs) fprintf(stderr, "vae train: the run already has %d epochs (--epochs %d)\n", tr.epoch, a.epochs);
+    while (tr.epoch < a.epochs) {
+        int epoch = tr.epoch + 1;
+        vae_train_opts opts;
+        vae_train_opts_default(&opts);
+        opts.lr = (float)schedule_lr(&sched, epoch, a.lr);
+        opts.adam_eps = (float)a.adam_eps;
+        double t0 = vae_now() - tr.train_seconds; // a resumed epoch keeps its earlier time
+        progress_state ps = {epoch, a.epochs, isatty(2), a.batch, 4 * tr.next_batch / vae_trainer_batches(&tr), vae_now()};
+        st = vae_trainer_run_epoch(&tr, &opts, progress, &ps, &stop_signal);
+        if (st == VAE_ERR_NAN) {
+            cli_error("train", "%s; stopping. %s holds the last good checkpoint. A learning rate too high (--lr %g) is "
+                      "the usual cause: try a smaller one.", vae_last_error(), model_path, opts.lr);
+            goto done;
+        }
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
+            goto done;
+        }
+        if (tr.next_batch > 0) { // stopped by a signal inside the epoch
+            if (ps.tty) fputc('\n', stderr);
+            st = vae_train_state_save(&tr, state_path, &meta);
+            if (!st) st = vae_checkpoint_save(m, model_path, &meta);
+            if (st) {
+                cli_error("train", "stopped, but saving failed: %s", vae_last_error());
+                goto done;
+            }
+            fprintf(stderr, "vae train: stopped by signal %d in epoch %d (batch %d of %d); saved %s. Continue with: vae "
+                    "train --data %s --out %s --resume --epochs %d\n", (int)stop_signal, epoch, tr.next_batch,
+                    vae_trainer_batches(&tr), state_path, a.data, a.out, a.epochs);
+            rc = 128 + (int)stop_signal;
+            goto done;
+        }
+        double train_seconds = tr.train_seconds;
+        double train_loss = tr.loss_sum / vae_trainer_batches(&tr);
+        vae_eval_result te, va = {0};
+        st = vae_evaluate(m, &test, 0, test.n, eval_batch, 0x7e57ULL, binarize, test_bin_seed, eval_x, eval_labels,
+                          NULL, NULL, NULL, &te);
+        if (!st && a.val > 0)
+            st = vae_evaluate(m, &train, n_train, a.val, eval_batch, 0x7a1ULL, binarize, test_bin_seed + 1, eval_x,
+                              eval_labels, NULL, NULL, NULL, &va);
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
+            goto done;
+        }
+        st = vae_checkpoint_save(m, model_path, &meta);
+        if (!st && (epoch % a.save_every == 0 || epoch == a.epochs || stop_signal))
+            st = vae_train_state_save(&tr, state_path, &meta);
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
+            goto done;
+        }
+        if (curve_add(&cv, epoch, train_loss, te.loss, a.val > 0 ? va.loss : NAN) ||
+            curve_draw(&cv, curve_path, a.val > 0)) {
+            cli_error("train", "%s: %s", curve_path, vae_last_error());
+            goto done;
+        }
+        double seconds = vae_now() - t0;
+        FILE *mf = fopen(metrics_path, "a");
+        if (!mf) {
+            cli_error("train", "%s: %s", metrics_path, strerror(errno));
+            goto done;
+        }
+        fprintf(mf, "{\"epoch\": %d, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f",
+                epoch, train_loss, te.loss, te.recon, te.kl);
+        if (a.val > 0) fprintf(mf, ", \"val_loss\": %.6f", va.loss);
+        fprintf(mf, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"images_per_s\": %.1f}\n", seconds, train_seconds,
+                n_train / train_seconds);
+        if (fflush(mf) || fsync(fileno(mf)) || fclose(mf)) {
+            cli_error("train", "%s: write failed: %s", metrics_path, strerror(errno));
+            goto done;
+        }
+        printf("epoch %d/%d  train_loss %.3f  test_loss %.3f (recon %.3f, kl %.3f)", epoch, a.epochs, train_loss, te.loss,
+               te.recon, te.kl);
+        if (a.val > 0) printf("  val_loss %.3f", va.loss);
+        printf("  %.1f s  %.0f img/s\n", seconds, n_train / train_seconds);
+        fflush(stdout);
+        if (stop_signal) { // the signal came during evaluation or writing: everything is saved
+            fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train --data %s "
+                    "--out %s --resume --epochs %d\n", (int)stop_signal, epoch, state_path, a.data, a.out, a.epochs);
+            rc = 128 + (int)stop_signal;
+            goto done;
+        }
+    }
+    rc = EXIT_OK;
+done:
+    curve_free(&cv);
+    vae_mem_free(eval_x);
+    vae_mem_free(eval_labels);
+    vae_trainer_free(&tr);
+    vae_free(m);
+    vae_dataset_free(&train);
+    vae_dataset_free(&test);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- eval */
+
+static int cmd_eval(int argc, char **argv) {
+    const char *model_path, *data, *split, *per_image;
+    int n, threads;
+    flag_spec flags[] = {{"--model", FLAG_STRING, &model_path, "", "checkpoint (model.safetensors)", .required = 1},
+                         {"--data", FLAG_STRING, &data, "", "data folder", .required = 1},
+                         {"--split", FLAG_CHOICE, &split, "test", "which split", .choices = "test|train"},
+                         {"--n", FLAG_INT, &n, "0", "evaluate the first N images (0: all)", 0, 1 << 30},
+                         {"--per-image", FLAG_STRING, &per_image, "", "write index,label,loss,recon,kl per image to CSV"},
+                         {"--threads", FLAG_INT, &threads, "0", "threads (0: one per core)", 0, 1024},
+                         {NULL}};
+    int rc = flags_parse("eval", "--model CKPT --data DIR [flags]", flags, argc, argv);
+    if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    cli_set_threads(threads);
+    const int batch = 1000;
+    vae_model *m = NULL;
+    vae_meta meta;
+    vae_dataset ds;
+    if ((rc = cli_load_model("eval", model_path, batch, &m, &meta))) return rc;
+    if ((rc = cli_load_data("eval", data, split, m, &ds))) {
+        vae_free(m);
+        return rc;
+    }
+    rc = EXIT_USAGE;
+    float *x = NULL, *loss = NULL, *recon = NULL, *kl = NULL;
+    int *labels = NULL;
+    if (n > ds.n) {
+        cli_error("eval", "--n %d: the %s split holds only %d images", n, split, ds.n);
+        goto done;
+    }
+    if (n == 0) n = ds.n;
+    const char *bin = vae_meta_get(&meta, "binarize"), *bin_seed = vae_meta_get(&meta, "binarize_seed");
+    int binarize = bin && strcmp(bin, "dynamic") == 0;
+    uint64_t seed = bin_seed ? strtoull(bin_seed, NULL, 10) : 0;
+    if (strcmp(split, "train") == 0) seed += 2; // a stream apart from the test set's and the validation set's
+    rc = EXIT_FAIL;
+    x = vae_malloc((size_t)batch * ds.dim * sizeof(float));
+    labels = vae_malloc(batch * sizeof(int));
+    if (per_image) {
+        loss = vae_malloc((size_t)n * sizeof(float));
+        recon = vae_malloc((size_t)n * sizeof(float));
+        kl = vae_malloc((size_t)n * sizeof(float));
+    }
+    if (!x || !labels || (per_image && (!loss || !recon || !kl))) {
+        cli_error("eval", "out of memory");
+        goto done;
+    }
+    vae_eval_result r;
+    vae_status st = vae_evaluate(m, &ds, 0, n, batch, 0x7e57ULL, binarize, seed, x, labels, loss, recon, kl, &r);
+    if (st) {
+        cli_error("eval", "%s", vae_last_error());
+        goto done;
+    }
+    if (per_image) {
+        FILE *f = fopen(per_image, "w");
+        if (!f) {
+            cli_error("eval", "--per-image %s: %s", per_image, strerror(errno));
+            goto done;
+        }
+        fprintf(f, "index,label,loss,recon,kl\n");
+        for (int i = 0; i < n; i++)
+            fprintf(f, "%d,%d,%.6f,%.6f,%.6f\n", i, ds.labels ? ds.labels[i] : -1, loss[i], recon[i], kl[i]);
+        if (fclose(f)) {
+            cli_error("eval", "--per-image %s: write failed: %s", per_image, strerror(errno));
+            goto done;
+        }
+    }
+    printf("{\"n\": %d, \"loss\": %.6f, \"recon\": %.6f, \"kl\": %.6f}\n", r.n, r.loss, r.recon, r.kl);
+    rc = EXIT_OK;
+done:
+    vae_mem_free(x), vae_mem_free(labels), vae_mem_free(loss), vae_mem_free(recon), vae_mem_free(kl);
+    vae_dataset_free(&ds);
+    vae_free(m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- main */
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "train a VAE (or --ae autoencoder) on a data folder"},
+    {"eval", cmd_eval, "negative ELBO of a checkpoint on a data split, as JSON"},
+    PICTURE_COMMANDS
+    {NULL, NULL, NULL}};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: vae COMMAND [flags]   (vae COMMAND --help lists a command's flags and defaults)\n\ncommands:\n");
+    for (const command *c = commands; c->name; c++) fprintf(f, "  %-12s %s\n", c->name, c->summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    for (const command *c = commands; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0) return c->run(argc - 2, argv + 2);
+    fprintf(stderr, "vae: unknown command '%s' (see vae --help)\n", argv[1]);
+    return EXIT_USAGE;
+}
