@@ -1,7 +1,11 @@
-/* commands.h: the subcommands that live outside vae.c, and their entries for main()'s table. */
+/* commands.h: the subcommands that live outside vae.c, and their entries for main()'s table.
+ * Each group's header declares its functions and a macro of table entries. */
 #ifndef VAE_COMMANDS_H
 #define VAE_COMMANDS_H
 
-#define PICTURE_COMMANDS
+#include "pictures.h"
+#include "export.h"
+
+#define EXTRA_COMMANDS PICTURE_COMMANDS EXPORT_COMMANDS
 
 #endif /* VAE_COMMANDS_H */

@@ -695,7 +695,7 @@ typedef struct {
 static const command commands[] = {
     {"train", cmd_train, "train a VAE (or --ae autoencoder) on a data folder"},
     {"eval", cmd_eval, "negative ELBO of a checkpoint on a data split, as JSON"},
-    PICTURE_COMMANDS
+    EXTRA_COMMANDS
     {NULL, NULL, NULL}};
 
 static void usage(FILE *f) {
