@@ -13,12 +13,19 @@ BUILD   ?= build
 # -std=c11 -O2 and warnings by default; no -ffast-math: it breaks NaN checks and gradient checks.
 # -fopenmp: elementwise kernels split over threads; OpenBLAS (pthread build) does the matrix products.
 CFLAGS  ?= -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
-PKGS    := openblas libcjson cairo zlib stb
+PKGS    := libcjson cairo zlib stb
+# OpenBLAS's OpenMP build (libopenblas-openmp-dev), linked by path with an rpath so that Debian's
+# alternatives (which default to the pthread build) cannot swap it: BLAS and our elementwise kernels then
+# share one OpenMP thread pool, so N threads are N threads (the pthread build beside OpenMP made 2 cores
+# run 3+ spinning threads). docs/performance.md has the measurements.
+BLAS_DIR    := /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLAS_CFLAGS := -I/usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIBS   := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # ALL_CFLAGS adds what the build needs to the user's CFLAGS (so `make CFLAGS=...` keeps working).
-ALL_CFLAGS = $(CFLAGS) -fopenmp -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lm -fopenmp
+ALL_CFLAGS = $(CFLAGS) -fopenmp -D_GNU_SOURCE -Iinclude -Isrc $(BLAS_CFLAGS) $(PKG_CFLAGS)
+LDLIBS  += $(BLAS_LIBS) $(PKG_LIBS) -lm -fopenmp
 
 # The sanitizer build: ASan + UBSan, every UB report fatal.
 DEBUG_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -1,0 +1,131 @@
+/* bench_train.c: training throughput of the MLP VAE against its matrix-product ceiling.
+ *
+ * For each thread count: images/s of full training steps (batch gather from real MNIST, forward,
+ * backward, Adam) and, in the same run with the same BLAS and threads, images/s of the step's matrix
+ * products alone (DESIGN.md: the forward product of each dense layer, mu and logvar heads as one product
+ * of width 2Z, the weight gradient of each, and the input gradient of every layer but the first).
+ * The two are timed alternately in rounds and the best round of each is kept, so the machine's noise
+ * hits both alike.
+ *
+ *   build/bench/bench_train DATA_DIR [hidden] [latent] [batch] [seconds_per_round]
+ * Prints one line per thread count and, last, a JSON object.
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "data.h"
+#include "model.h"
+#include "train.h"
+
+static void set_threads(int n) {
+    openblas_set_num_threads(n);
+    omp_set_num_threads(n);
+}
+
+/* The step's matrix products alone, on the model's own buffers (values are irrelevant to timing). */
+static void matmuls_only(vae_model *m, int B) {
+    for (int pass = 0; pass < 2; pass++) {
+        const vae_dense *layers = pass == 0 ? m->enc : m->dec;
+        int n = pass == 0 ? m->n_enc : m->n_dec;
+        for (int l = 0; l < n; l++) {
+            const vae_dense *d = &layers[l];
+            const float *w = m->params + m->tensors[d->weight].offset;
+            float *dw = m->grads + m->tensors[d->weight].offset;
+            float *out = pass == 0 ? m->enc_out[l] : m->dec_out[l];
+            const float *inp = l > 0 ? (pass == 0 ? m->enc_out[l - 1] : m->dec_out[l - 1]) : (pass == 0 ? m->xin : m->zin);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, d->OC, d->C, 1.0f, inp, d->C, w, d->C, 0.0f, out,
+                        d->OC);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->OC, d->C, B, 1.0f, m->grad_a, d->OC, inp, d->C, 1.0f,
+                        dw, d->C);
+            int first = pass == 0 && l == 0;
+            if (!first)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d->C, d->OC, 1.0f, m->grad_a, d->OC, w, d->C,
+                            0.0f, m->grad_b, d->C);
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s DATA_DIR [hidden] [latent] [batch] [seconds_per_round]\n", argv[0]);
+        return 2;
+    }
+    int hidden = argc > 2 ? atoi(argv[2]) : 400, latent = argc > 3 ? atoi(argv[3]) : 20;
+    int B = argc > 4 ? atoi(argv[4]) : 128;
+    double round_s = argc > 5 ? atof(argv[5]) : 1.0;
+    vae_dataset ds;
+    if (vae_dataset_load(&ds, argv[1], "train")) {
+        fprintf(stderr, "%s\n", vae_last_error());
+        return 2;
+    }
+    vae_config cfg;
+    vae_config_default(&cfg);
+    cfg.height = ds.height, cfg.width = ds.width, cfg.channels = ds.channels;
+    cfg.hidden[0] = hidden, cfg.n_latent = latent;
+    vae_rng rng;
+    vae_rng_seed(&rng, 1);
+    vae_model *m;
+    vae_trainer t;
+    if (vae_create(&m, &cfg, B, &rng) || vae_trainer_init(&t, m, &ds, ds.n, B, 0, 1)) {
+        fprintf(stderr, "%s\n", vae_last_error());
+        return 1;
+    }
+    vae_train_opts opts;
+    vae_train_opts_default(&opts);
+    int n_batches = vae_trainer_batches(&t);
+    int thread_counts[2] = {1, 2};
+    double train_ips[2] = {0}, ceil_ips[2] = {0};
+    for (int ti = 0; ti < 2; ti++) {
+        set_threads(thread_counts[ti]);
+        // warm up both
+        for (int i = 0; i < 5; i++) {
+            vae_dataset_batch(&ds, NULL, (i % (n_batches - 1)) * B, B, t.x);
+            vae_train_step(m, t.x, NULL, B, &opts, &rng, NULL);
+            matmuls_only(m, B);
+        }
+        for (int round = 0; round < 5; round++) {
+            int steps = 0;
+            double t0 = vae_now(), el;
+            do {
+                // full training steps over real batches (the gather is part of the training pass)
+                vae_dataset_batch(&ds, NULL, (steps % (n_batches - 1)) * B, B, t.x);
+                vae_status st = vae_train_step(m, t.x, NULL, B, &opts, &rng, NULL);
+                if (st) {
+                    fprintf(stderr, "%s\n", vae_last_error());
+                    return 1;
+                }
+                steps++;
+            } while ((el = vae_now() - t0) < round_s);
+            double ips = steps * (double)B / el;
+            if (ips > train_ips[ti]) train_ips[ti] = ips;
+            steps = 0;
+            t0 = vae_now();
+            do {
+                matmuls_only(m, B);
+                steps++;
+            } while ((el = vae_now() - t0) < round_s);
+            ips = steps * (double)B / el;
+            if (ips > ceil_ips[ti]) ceil_ips[ti] = ips;
+        }
+        printf("mlp %d-%d-%d batch %d, %d thread%s: training %.0f images/s, matmul ceiling %.0f images/s, ratio %.2f\n",
+               ds.dim, hidden, latent, B, thread_counts[ti], thread_counts[ti] > 1 ? "s" : "", train_ips[ti], ceil_ips[ti],
+               train_ips[ti] / ceil_ips[ti]);
+        fflush(stdout);
+    }
+    double speedup = train_ips[1] / train_ips[0], ceil_speedup = ceil_ips[1] / ceil_ips[0];
+    printf("speed-up 1 -> 2 threads: training %.2fx, ceiling %.2fx, ratio %.2f\n", speedup, ceil_speedup,
+           speedup / ceil_speedup);
+    printf("{\"model\": \"mlp-%d-%d-%d\", \"batch\": %d, \"train_ips_1\": %.0f, \"ceiling_ips_1\": %.0f, \"ratio_1\": %.3f, "
+           "\"train_ips_2\": %.0f, \"ceiling_ips_2\": %.0f, \"ratio_2\": %.3f, \"speedup\": %.3f, \"ceiling_speedup\": %.3f, "
+           "\"speedup_ratio\": %.3f}\n",
+           ds.dim, hidden, latent, B, train_ips[0], ceil_ips[0], train_ips[0] / ceil_ips[0], train_ips[1], ceil_ips[1],
+           train_ips[1] / ceil_ips[1], speedup, ceil_speedup, speedup / ceil_speedup);
+    vae_trainer_free(&t);
+    vae_free(m);
+    vae_dataset_free(&ds);
+    return 0;
+}
