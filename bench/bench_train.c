@@ -7,7 +7,7 @@
  * The two are timed alternately in rounds and the best round of each is kept, so the machine's noise
  * hits both alike.
  *
- *   build/bench/bench_train DATA_DIR [hidden] [latent] [batch] [seconds_per_round]
+ *   build/bench/bench_train DATA_DIR [hidden] [latent] [batch] [seconds_per_round] [n_thread_counts]
  * Prints one line per thread count and, last, a JSON object.
  */
 #include <cblas.h>
@@ -79,7 +79,8 @@ int main(int argc, char **argv) {
     int n_batches = vae_trainer_batches(&t);
     int thread_counts[2] = {1, 2};
     double train_ips[2] = {0}, ceil_ips[2] = {0};
-    for (int ti = 0; ti < 2; ti++) {
+    int n_counts = argc > 6 ? atoi(argv[6]) : 2; // 1: only the one-thread figures (for profiling)
+    for (int ti = 0; ti < n_counts; ti++) {
         set_threads(thread_counts[ti]);
         // warm up both
         for (int i = 0; i < 5; i++) {

@@ -25,6 +25,12 @@ void tanh_backward(float *dx, const float *y, size_t N);
 void bernoulli_nll_forward(float *nll, const float *logits, const float *x, int B, int D);
 /* dlogits (B, D) = scale * (sigmoid(a) - x) */
 void bernoulli_nll_backward(float *dlogits, const float *logits, const float *x, int B, int D, float scale);
+/* Both in one pass over the logits (the training step's path). */
+void bernoulli_nll_forward_backward(float *nll, float *dlogits, const float *logits, const float *x, int B, int D,
+                                    float scale);
+/* The scalar functions behind them: softplus(a) = log(1 + e^a) and sigmoid(a), vectorisable. */
+float vae_softplus(float a);
+float vae_sigmoid(float a);
 
 /* Gaussian reconstruction with mean a (B, D) and one learned log-variance s shared by all pixels:
  * nll[b] = sum_d 0.5 * ((x - a)^2 exp(-s) + s + log(2 pi)). */

@@ -36,6 +36,43 @@ void vae_train_opts_default(vae_train_opts *o) {
 #define MAX_DIM (1 << 24)
 #define MAX_WIDTH (1 << 16)
 
+/* The convolutional network's layers (docs/conv.md): 3x3 stride-2 convolutions with padding 1 halve an even
+ * size exactly; 4x4 stride-2 transposed convolutions with padding 1 double it exactly. */
+#define ENC_KERNEL 3
+#define DEC_KERNEL 4
+#define CONV_STRIDE 2
+#define CONV_PAD 1
+#define MAX_CONV_CHANNELS 4096
+/* im2col scratch: room for this many floats (16 MiB), or one image of the widest layer if that is more;
+ * batches larger than fit are processed in chunks. */
+#define COL_BUDGET ((size_t)1 << 22)
+
+static vae_status conv_config_check(const vae_config *c) {
+    if (c->arch != VAE_MLP && c->arch != VAE_CONV) return vae_fail(VAE_ERR_ARG, "unknown architecture %d", (int)c->arch);
+    if (c->arch == VAE_MLP) {
+        if (c->n_conv != 0)
+            return vae_fail(VAE_ERR_ARG, "%d conv channel entries given for an mlp model (they need arch conv)", c->n_conv);
+        return VAE_OK;
+    }
+    if (c->n_conv < 1 || c->n_conv > VAE_MAX_CONV)
+        return vae_fail(VAE_ERR_ARG, "conv: %d channel entries: between 1 and %d allowed", c->n_conv, VAE_MAX_CONV);
+    char list[8 * VAE_MAX_CONV] = "";
+    size_t len = 0;
+    for (int i = 0; i < c->n_conv; i++) {
+        if (c->conv_channels[i] < 1 || c->conv_channels[i] > MAX_CONV_CHANNELS)
+            return vae_fail(VAE_ERR_ARG, "conv: %d channels out of range 1..%d", c->conv_channels[i], MAX_CONV_CHANNELS);
+        len += (size_t)snprintf(list + len, sizeof list - len, i ? ",%d" : "%d", c->conv_channels[i]);
+    }
+    int f = 1 << c->n_conv;
+    if (c->height % f || c->width % f)
+        return vae_fail(VAE_ERR_ARG, "conv: images of %dx%d pixels do not fit channels %s: each of the %d stride-2 "
+                        "layers halves height and width, so both must be divisible by %d (crop or pad the images, or "
+                        "give fewer channel entries)", c->height, c->width, list, c->n_conv, f);
+    long long F = (long long)(c->height / f) * (c->width / f) * c->conv_channels[c->n_conv - 1];
+    if (F > MAX_DIM) return vae_fail(VAE_ERR_ARG, "conv: feature map of %lld values too large", F);
+    return VAE_OK;
+}
+
 vae_status vae_config_check(const vae_config *c) {
     if (c->height < 1 || c->width < 1 || c->channels < 1 || c->height > 65536 || c->width > 65536 ||
         c->channels > 4096 || (long long)c->height * c->width * c->channels > MAX_DIM)
@@ -54,19 +91,37 @@ vae_status vae_config_check(const vae_config *c) {
     if (c->activation != VAE_RELU && c->activation != VAE_TANH)
         return vae_fail(VAE_ERR_ARG, "unknown activation %d", (int)c->activation);
     if (c->ae != 0 && c->ae != 1) return vae_fail(VAE_ERR_ARG, "ae must be 0 or 1");
-    return VAE_OK;
+    return conv_config_check(c);
 }
 
-static int add_tensor(vae_model *m, const char *name, int ndim, int s0, int s1) {
+static int add_tensor_nd(vae_model *m, const char *name, int ndim, const int *shape) {
     vae_tensor_info *t = &m->tensors[m->n_tensors];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->ndim = ndim;
-    t->shape[0] = s0;
-    t->shape[1] = ndim > 1 ? s1 : 1;
-    t->numel = (size_t)s0 * (ndim > 1 ? (size_t)s1 : 1);
+    t->numel = 1;
+    for (int i = 0; i < VAE_MAX_NDIM; i++) {
+        t->shape[i] = i < ndim ? shape[i] : 1;
+        t->numel *= (size_t)t->shape[i];
+    }
     t->offset = m->n_params;
     m->n_params += t->numel;
     return m->n_tensors++;
+}
+
+static int add_tensor(vae_model *m, const char *name, int ndim, int s0, int s1) {
+    int shape[2] = {s0, s1};
+    return add_tensor_nd(m, name, ndim, shape);
+}
+
+/* weight (OC, C, K, K) for conv2d, (C, OC, K, K) for a transposed one (PyTorch's layouts), bias (OC) */
+static void add_conv(vae_model *m, vae_conv *c, const char *prefix) {
+    char name[32];
+    const conv_dims *d = &c->d;
+    int shape[4] = {d->transposed ? d->C : d->OC, d->transposed ? d->OC : d->C, d->K, d->K};
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    c->weight = add_tensor_nd(m, name, 4, shape);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    c->bias = add_tensor(m, name, 1, d->OC, 0);
 }
 
 static void add_dense(vae_model *m, vae_dense *d, const char *prefix, int C, int OC) {
@@ -110,9 +165,20 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
     m->K = cfg->n_classes;
     m->logvar_tensor = -1;
 
-    // parameter table: encoder layers, head, decoder layers, output, then the Gaussian log-variance
+    // parameter table: encoder convolutions (conv), encoder layers, head, decoder layers, output (dec.out, or
+    // dec.proj to the feature map for conv), transposed convolutions (conv), then the Gaussian log-variance
     char prefix[24];
-    int width = m->D + m->K;
+    m->n_conv = cfg->arch == VAE_CONV ? cfg->n_conv : 0;
+    int ch = cfg->height, cw = cfg->width, cc = cfg->channels; // the feature map's shape so far
+    for (int i = 0; i < m->n_conv; i++) {
+        conv2d_dims(&m->conv[i].d, ch, cw, cc, cfg->conv_channels[i], ENC_KERNEL, CONV_STRIDE, CONV_PAD);
+        snprintf(prefix, sizeof prefix, "enc.conv%d", i + 1);
+        add_conv(m, &m->conv[i], prefix);
+        ch = m->conv[i].d.OH, cw = m->conv[i].d.OW, cc = m->conv[i].d.OC;
+    }
+    m->F = m->n_conv ? ch * cw * cc : 0;
+    int feat = m->n_conv ? m->F : m->D; // what the encoder's dense layers see, and the decoder's give
+    int width = feat + m->K;
     for (int i = 0; i < cfg->n_hidden; i++) {
         snprintf(prefix, sizeof prefix, "enc.fc%d", i + 1);
         add_dense(m, &m->enc[i], prefix, width, cfg->hidden[i]);
@@ -127,13 +193,36 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
         add_dense(m, &m->dec[i], prefix, width, h);
         width = h;
     }
-    add_dense(m, &m->dec[cfg->n_hidden], "dec.out", width, m->D);
+    add_dense(m, &m->dec[cfg->n_hidden], m->n_conv ? "dec.proj" : "dec.out", width, feat);
     m->n_dec = cfg->n_hidden + 1;
+    for (int i = 0; i < m->n_conv; i++) { // back up: cn -> ... -> c1 -> C
+        int oc = i < m->n_conv - 1 ? cfg->conv_channels[m->n_conv - 2 - i] : cfg->channels;
+        conv_transpose2d_dims(&m->deconv[i].d, ch, cw, cc, oc, DEC_KERNEL, CONV_STRIDE, CONV_PAD);
+        snprintf(prefix, sizeof prefix, "dec.deconv%d", i + 1);
+        add_conv(m, &m->deconv[i], prefix);
+        ch = m->deconv[i].d.OH, cw = m->deconv[i].d.OW, cc = m->deconv[i].d.OC;
+    }
     if (cfg->likelihood == VAE_GAUSSIAN) m->logvar_tensor = add_tensor(m, "dec.logvar", 1, 1, 0);
 
     // activations: one allocation, pointers into it
-    size_t B = (size_t)max_batch, widest = (size_t)(m->D + m->K), total = 0;
-    total += B * (size_t)(m->D + m->K);                     // xin
+    size_t B = (size_t)max_batch, widest = (size_t)((feat > m->D ? feat : m->D) + m->K), total = 0;
+    total += B * (size_t)(feat + m->K);                     // xin
+    size_t col_per = 0;                                     // conv: the widest layer's im2col rows of one image
+    for (int i = 0; i < m->n_conv; i++) {
+        const conv_dims *e = &m->conv[i].d, *t = &m->deconv[i].d;
+        size_t ce = (size_t)e->OH * e->OW * e->OC, ct = (size_t)t->OH * t->OW * t->OC;
+        total += B * (ce + ct);                             // conv_out, deconv_out
+        widest = widest > ce ? widest : ce;
+        widest = widest > ct ? widest : ct;
+        col_per = col_per > conv_col_size(e) ? col_per : conv_col_size(e);
+        col_per = col_per > conv_col_size(t) ? col_per : conv_col_size(t);
+    }
+    if (col_per) {
+        size_t images = COL_BUDGET / col_per;
+        images = images < 1 ? 1 : (images > B ? B : images);
+        m->col_cap = images * col_per;
+        total += m->col_cap;
+    }
     for (int l = 0; l < m->n_enc; l++) total += B * (size_t)m->enc[l].OC;
     total += B * (size_t)m->Z + B * (size_t)(m->Z + m->K); // eps, zin
     for (int l = 0; l < m->n_dec; l++) total += B * (size_t)m->dec[l].OC;
@@ -160,7 +249,7 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
                         "activations for batch %d", 4.0 * par_bytes / 1048576.0, act_bytes / 1048576.0, max_batch);
     }
     float *p = m->acts;
-    m->xin = p, p += B * (size_t)(m->D + m->K);
+    m->xin = p, p += B * (size_t)(feat + m->K);
     for (int l = 0; l < m->n_enc; l++) m->enc_out[l] = p, p += B * (size_t)m->enc[l].OC;
     m->eps = p, p += B * (size_t)m->Z;
     m->zin = p, p += B * (size_t)(m->Z + m->K);
@@ -169,7 +258,13 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
     m->grad_a = p, p += B * widest;
     m->grad_b = p, p += B * widest;
     m->recon = p, p += B;
-    m->kl = p;
+    m->kl = p, p += B;
+    for (int i = 0; i < m->n_conv; i++) {
+        m->conv_out[i] = p, p += B * m->conv[i].d.OH * m->conv[i].d.OW * m->conv[i].d.OC;
+        m->deconv_out[i] = p, p += B * m->deconv[i].d.OH * m->deconv[i].d.OW * m->deconv[i].d.OC;
+    }
+    m->col = m->n_conv ? p : NULL;
+    m->out = m->n_conv ? m->deconv_out[m->n_conv - 1] : m->dec_out[m->n_dec - 1];
     *out = m;
     return VAE_OK;
 }
@@ -182,8 +277,11 @@ void vae_model_init(vae_model *m, vae_rng *rng) {
             w[0] = 0.0f; // unit variance to start
             continue;
         }
-        // weights (OC, C) and their bias (OC) share the bound 1/sqrt(C) of the layer's fan-in
-        int fan_in = ti->ndim == 2 ? ti->shape[1] : m->tensors[t - 1].shape[1];
+        // weights (OC, C) and their bias (OC) share the bound 1/sqrt(C) of the layer's fan-in; as in PyTorch,
+        // the fan-in of any weight is numel / shape[0]: C*K*K for conv (OC, C, K, K), OC*K*K for a transposed
+        // conv (C, OC, K, K)
+        const vae_tensor_info *wi = ti->ndim >= 2 ? ti : &m->tensors[t - 1];
+        int fan_in = (int)(wi->numel / (size_t)wi->shape[0]);
         float bound = 1.0f / sqrtf((float)fan_in);
         for (size_t i = 0; i < ti->numel; i++) w[i] = (float)((2.0 * vae_rng_uniform(rng) - 1.0) * bound);
     }
@@ -242,8 +340,14 @@ static void activation_backward(const vae_model *m, float *dx, const float *y, s
 /* encoder: x (n, D) [+ labels] -> head (n, 2Z) with logvar clamped */
 static void encoder_forward(vae_model *m, const float *x, const int *labels, int n) {
     const float *inp = x;
+    for (int l = 0; l < m->n_conv; l++) { // conv: x (n, H, W, C) -> feature map (n, F)
+        const vae_conv *c = &m->conv[l];
+        conv2d_forward(m->conv_out[l], m->col, inp, P(m, c->weight), P(m, c->bias), n, &c->d, m->col_cap);
+        activation_forward(m, m->conv_out[l], (size_t)n * c->d.OH * c->d.OW * c->d.OC);
+        inp = m->conv_out[l];
+    }
     if (m->K > 0) {
-        concat_onehot(m->xin, x, labels, n, m->D, m->K);
+        concat_onehot(m->xin, inp, labels, n, m->n_conv ? m->F : m->D, m->K);
         inp = m->xin;
     }
     for (int l = 0; l < m->n_enc; l++) {
@@ -261,12 +365,21 @@ void vae_decoder_forward(vae_model *m, int n) {
     for (int l = 0; l < m->n_dec; l++) {
         const vae_dense *d = &m->dec[l];
         matmul_forward(m->dec_out[l], inp, P(m, d->weight), P(m, d->bias), n, d->C, d->OC);
-        if (l < m->n_dec - 1) activation_forward(m, m->dec_out[l], (size_t)n * d->OC);
+        if (l < m->n_dec - 1 || m->n_conv) activation_forward(m, m->dec_out[l], (size_t)n * d->OC);
         inp = m->dec_out[l];
+    }
+    for (int l = 0; l < m->n_conv; l++) { // conv: feature map (n, F) -> image (n, H, W, C)
+        const vae_conv *c = &m->deconv[l];
+        conv_transpose2d_forward(m->deconv_out[l], m->col, inp, P(m, c->weight), P(m, c->bias), n, &c->d, m->col_cap);
+        if (l < m->n_conv - 1)
+            activation_forward(m, m->deconv_out[l], (size_t)n * c->d.OH * c->d.OW * c->d.OC);
+        inp = m->deconv_out[l];
     }
 }
 
-vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng) {
+/* want_grad: also leave the loss gradient with respect to the decoder output in grad_a (one pass over the
+ * logits computes both; the training step's path). */
+static vae_status forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, int want_grad) {
     vae_status st = check_call(m, n, labels);
     if (st) return st;
     int Z = m->Z, K = m->K;
@@ -289,14 +402,23 @@ vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, v
         }
     vae_decoder_forward(m, n);
 
-    const float *out = m->dec_out[m->n_dec - 1];
-    if (m->cfg.likelihood == VAE_GAUSSIAN)
+    const float *out = m->out;
+    m->dout_ready = 0;
+    if (m->cfg.likelihood == VAE_GAUSSIAN) {
         gaussian_nll_forward(m->recon, out, x, P(m, m->logvar_tensor)[0], n, m->D);
-    else
+    } else if (want_grad) {
+        bernoulli_nll_forward_backward(m->recon, m->grad_a, out, x, n, m->D, 1.0f / (float)n);
+        m->dout_ready = 1;
+    } else {
         bernoulli_nll_forward(m->recon, out, x, n, m->D);
+    }
     if (m->cfg.ae) memset(m->kl, 0, (size_t)n * sizeof(float));
     else kl_forward(m->kl, mu, logvar, n, Z, 2 * Z);
     return VAE_OK;
+}
+
+vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng) {
+    return forward(m, x, labels, n, rng, 0);
 }
 
 void vae_backward(vae_model *m, const float *x, int n, float kl_weight) {
@@ -307,11 +429,25 @@ void vae_backward(vae_model *m, const float *x, int n, float kl_weight) {
 
     // loss -> decoder output
     float *dout = m->grad_a, *dinp = m->grad_b;
-    const float *out = m->dec_out[m->n_dec - 1];
+    const float *out = m->out;
     if (m->cfg.likelihood == VAE_GAUSSIAN)
         gaussian_nll_backward(dout, G(m, m->logvar_tensor), out, x, P(m, m->logvar_tensor)[0], n, m->D, scale);
-    else
+    else if (!m->dout_ready)
         bernoulli_nll_backward(dout, out, x, n, m->D, scale);
+    m->dout_ready = 0;
+
+    // conv: the transposed convolutions, last first; each one's input passed through the activation
+    // (the first one's input is the last dense layer's output, which has one in a conv model)
+    for (int l = m->n_conv - 1; l >= 0; l--) {
+        const vae_conv *c = &m->deconv[l];
+        const float *inp = l > 0 ? m->deconv_out[l - 1] : m->dec_out[m->n_dec - 1];
+        conv_transpose2d_backward(dinp, G(m, c->weight), G(m, c->bias), m->col, dout, inp, P(m, c->weight), n, &c->d,
+                                  m->col_cap);
+        activation_backward(m, dinp, inp, (size_t)n * c->d.H * c->d.W * c->d.C);
+        float *t = dout;
+        dout = dinp;
+        dinp = t;
+    }
 
     // decoder, last layer first
     for (int l = m->n_dec - 1; l >= 0; l--) {
@@ -329,19 +465,34 @@ void vae_backward(vae_model *m, const float *x, int n, float kl_weight) {
     if (!m->cfg.ae) kl_backward(dmu, dlogvar, mu, logvar, n, Z, 2 * Z, kl_weight * scale);
     clamp_backward(dlogvar, logvar, n, Z, 2 * Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
 
-    // encoder, head first; the first layer needs no input gradient
+    // encoder, head first; the first layer needs no input gradient (but in a conv model, the first dense
+    // layer's input is the feature map, whose gradient the convolutions need)
     dout = m->dhead;
     dinp = m->grad_a;
     for (int l = m->n_enc - 1; l >= 0; l--) {
         const vae_dense *d = &m->enc[l];
-        const float *inp = l > 0 ? m->enc_out[l - 1] : (K > 0 ? m->xin : x);
-        matmul_backward(l > 0 ? dinp : NULL, G(m, d->weight), G(m, d->bias), dout, inp, P(m, d->weight), n, d->C,
+        const float *inp = l > 0 ? m->enc_out[l - 1] : (K > 0 ? m->xin : (m->n_conv ? m->conv_out[m->n_conv - 1] : x));
+        int need_dinp = l > 0 || m->n_conv > 0;
+        matmul_backward(need_dinp ? dinp : NULL, G(m, d->weight), G(m, d->bias), dout, inp, P(m, d->weight), n, d->C,
                         d->OC);
-        if (l > 0) {
-            activation_backward(m, dinp, m->enc_out[l - 1], (size_t)n * d->C);
+        if (l > 0) activation_backward(m, dinp, m->enc_out[l - 1], (size_t)n * d->C);
+        if (need_dinp) {
             dout = dinp;
             dinp = dout == m->grad_a ? m->grad_b : m->grad_a;
         }
+    }
+    if (m->n_conv == 0) return;
+    // conv: dout holds d[features | onehot] (n, F+K); drop the label columns in place, rows move forward
+    if (K > 0)
+        for (int b = 1; b < n; b++) memmove(dout + (size_t)b * m->F, dout + (size_t)b * (m->F + K), (size_t)m->F * sizeof(float));
+    for (int l = m->n_conv - 1; l >= 0; l--) {
+        const vae_conv *c = &m->conv[l];
+        activation_backward(m, dout, m->conv_out[l], (size_t)n * c->d.OH * c->d.OW * c->d.OC);
+        conv2d_backward(l > 0 ? dinp : NULL, G(m, c->weight), G(m, c->bias), m->col, dout, l > 0 ? m->conv_out[l - 1] : x,
+                        P(m, c->weight), n, &c->d, m->col_cap);
+        float *t = dout;
+        dout = dinp;
+        dinp = t;
     }
 }
 
@@ -354,7 +505,7 @@ static const char *nonfinite_tensor(const vae_model *m) {
 
 vae_status vae_train_step(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
                           vae_rng *rng, vae_losses *out) {
-    vae_status st = vae_forward(m, x, labels, n, rng);
+    vae_status st = forward(m, x, labels, n, rng, 1);
     if (st) return st;
     double recon = 0.0, kl = 0.0;
     for (int b = 0; b < n; b++) {
@@ -413,7 +564,7 @@ vae_status vae_decode(vae_model *m, const float *z, const int *labels, int n, fl
     else memcpy(m->zin, z, (size_t)n * m->Z * sizeof(float));
     vae_decoder_forward(m, n);
     size_t N = (size_t)n * m->D;
-    memcpy(out, m->dec_out[m->n_dec - 1], N * sizeof(float));
+    memcpy(out, m->out, N * sizeof(float));
     if (m->cfg.likelihood == VAE_BERNOULLI) sigmoid_forward(out, N);
     return VAE_OK;
 }

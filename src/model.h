@@ -9,20 +9,29 @@
  *   z = mu + exp(logvar/2) * eps                      (z = mu for a plain autoencoder)
  *   decoder: [z | onehot(y)] (B, Z+K) -> dense+act per hidden layer (reversed widths) -> out (B, D)
  *   out is the Bernoulli logits, or the Gaussian mean (with one learned log-variance "dec.logvar").
+ *
+ * Convolutional network (cfg.arch VAE_CONV, n_conv layers with channels c1..cn; docs/conv.md):
+ *   encoder: x (B, H, W, C) -> [conv 3x3 stride 2 pad 1 + act] per channel entry -> (B, H/2^n, W/2^n, cn)
+ *            flattened to (B, F) [| onehot(y)] -> dense+act per hidden layer -> head (B, 2Z)
+ *   decoder: [z | onehot(y)] -> dense+act per hidden layer -> dense "dec.proj" + act to (B, F)
+ *            -> [transposed conv 4x4 stride 2 pad 1 (+ act but the last)] cn -> ... -> c1 -> C: out (B, D)
+ *   Tensors: enc.conv1.weight (c1, C, 3, 3), ..., dec.deconv1.weight (cn, cn-1, 4, 4), ..., as PyTorch.
  */
 #ifndef VAE_MODEL_H
 #define VAE_MODEL_H
 
+#include "conv.h"
 #include "vae.h"
 
 #define VAE_MAX_DENSE (VAE_MAX_HIDDEN + 1)
-#define VAE_MAX_TENSORS (4 * VAE_MAX_DENSE + 1)
+#define VAE_MAX_TENSORS (4 * VAE_MAX_DENSE + 4 * VAE_MAX_CONV + 1)
+#define VAE_MAX_NDIM 4
 
 typedef struct {
     char name[32];
     size_t offset;      /* in floats, into params / grads / adam_m / adam_v */
-    int ndim;
-    int shape[2];
+    int ndim;           /* 1..VAE_MAX_NDIM */
+    int shape[VAE_MAX_NDIM]; /* outermost first; entries past ndim are 1 */
     size_t numel;
 } vae_tensor_info;
 
@@ -30,6 +39,11 @@ typedef struct {
     int C, OC;          /* input and output widths */
     int weight, bias;   /* indexes into the tensor table */
 } vae_dense;
+
+typedef struct {
+    conv_dims d;        /* shapes, kernel, stride, padding; d.transposed for the decoder's layers */
+    int weight, bias;   /* indexes into the tensor table */
+} vae_conv;
 
 struct vae_model {
     vae_config cfg;
@@ -55,6 +69,20 @@ struct vae_model {
     float *dhead;                     /* (B, 2Z) */
     float *grad_a, *grad_b;           /* (B, widest layer) ping-pong gradient buffers */
     float *recon, *kl;                /* (B) per-image losses of the last forward */
+    int dout_ready;                   /* the last forward already left the loss gradient in grad_a */
+
+    /* convolutional networks (n_conv > 0; docs/conv.md); images and feature maps are NHWC */
+    int n_conv;                       /* convolutions in the encoder = transposed ones in the decoder; 0: MLP */
+    vae_conv conv[VAE_MAX_CONV];      /* encoder: image -> ... -> feature map (Hf, Wf, Cf) */
+    vae_conv deconv[VAE_MAX_CONV];    /* decoder: feature map -> ... -> image (H, W, C) */
+    int F;                            /* Hf*Wf*Cf, the flattened feature map (the dense layers' width) */
+    float *conv_out[VAE_MAX_CONV];    /* (B, OH, OW, OC) after activation */
+    float *deconv_out[VAE_MAX_CONV];  /* (B, OH, OW, OC) after activation; the last is the logits / mean */
+    float *col;                       /* im2col scratch of col_cap floats, shared by all conv layers */
+    size_t col_cap;
+
+    float *out;                       /* (B, D) the decoder's output: logits (Bernoulli) or mean (Gaussian);
+                                         dec_out[n_dec-1] for an MLP, deconv_out[n_conv-1] for conv */
 };
 
 /** Check a configuration; VAE_ERR_ARG with a message naming the field otherwise. */
@@ -78,7 +106,7 @@ vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, v
 /** Backward pass of the last forward for loss = mean_b(recon + kl_weight * kl); accumulates into grads. */
 void vae_backward(vae_model *m, const float *x, int n, float kl_weight);
 
-/** Run the decoder on m->zin (n rows, labels already in place); the output is m->dec_out[n_dec-1]. */
+/** Run the decoder on m->zin (n rows, labels already in place); the output is m->out. */
 void vae_decoder_forward(vae_model *m, int n);
 
 /** One Adam step over the flat buffer (PyTorch's formula, bias-corrected). */

@@ -13,7 +13,7 @@ void vae_adam_step(vae_model *m, float lr, float beta1, float beta2, float eps) 
     float step_size = lr / bc1;
     float *p = m->params, *g = m->grads, *mm = m->adam_m, *vv = m->adam_v;
     size_t n = m->n_params;
-    #pragma omp parallel for schedule(static) if (n > 65536)
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         mm[i] = beta1 * mm[i] + (1.0f - beta1) * g[i];
         vv[i] = beta2 * vv[i] + (1.0f - beta2) * g[i] * g[i];
