@@ -83,7 +83,7 @@ static inline float bernoulli_row(float *da, const float *a, const float *t, int
         for (int l = 0; l < LANES; l++) {
             float v = a[d + l], e = exp_nonpos(-fabsf(v)), s = 1.0f / (1.0f + e);
             // stable form of -[x log sigmoid(a) + (1-x) log(1 - sigmoid(a))] = softplus(a) - a x
-            lane[l] += fmaxf(v, 0.0f) + log1p_unit_inv(e, s) - v * t[d + l];
+            lane[l] += (v > 0.0f ? v : 0.0f) + log1p_unit_inv(e, s) - v * t[d + l]; // (not fmaxf: a libm call)
             if (want_grad) da[d + l] = scale * ((v >= 0.0f ? s : e * s) - t[d + l]);
         }
     }
@@ -91,7 +91,7 @@ static inline float bernoulli_row(float *da, const float *a, const float *t, int
     for (int l = 0; l < LANES; l++) acc += lane[l];
     for (; d < D; d++) {
         float v = a[d], e = exp_nonpos(-fabsf(v)), s = 1.0f / (1.0f + e);
-        acc += fmaxf(v, 0.0f) + log1p_unit_inv(e, s) - v * t[d];
+        acc += (v > 0.0f ? v : 0.0f) + log1p_unit_inv(e, s) - v * t[d];
         if (want_grad) da[d] = scale * ((v >= 0.0f ? s : e * s) - t[d]);
     }
     return acc;
