@@ -98,9 +98,13 @@ static inline float bernoulli_row(float *da, const float *a, const float *t, int
 }
 
 void bernoulli_nll_forward(float *nll, const float *logits, const float *x, int B, int D) {
+    bernoulli_nll_forward_strided(nll, logits, x, D, B, D);
+}
+
+void bernoulli_nll_forward_strided(float *nll, const float *logits, const float *x, size_t x_stride, int B, int D) {
     #pragma omp parallel for schedule(static) if ((size_t)B * D > 32768)
     for (int b = 0; b < B; b++)
-        nll[b] = bernoulli_row(NULL, logits + (size_t)b * D, x + (size_t)b * D, D, 0.0f, 0);
+        nll[b] = bernoulli_row(NULL, logits + (size_t)b * D, x + (size_t)b * x_stride, D, 0.0f, 0);
 }
 
 void bernoulli_nll_backward(float *dlogits, const float *logits, const float *x, int B, int D, float scale) {
@@ -124,10 +128,15 @@ void bernoulli_nll_forward_backward(float *nll, float *dlogits, const float *log
 }
 
 void gaussian_nll_forward(float *nll, const float *mean, const float *x, float logvar, int B, int D) {
+    gaussian_nll_forward_strided(nll, mean, x, D, logvar, B, D);
+}
+
+void gaussian_nll_forward_strided(float *nll, const float *mean, const float *x, size_t x_stride, float logvar, int B,
+                                  int D) {
     float inv_var = expf(-logvar);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if ((size_t)B * D > 32768)
     for (int b = 0; b < B; b++) {
-        const float *a = mean + (size_t)b * D, *t = x + (size_t)b * D;
+        const float *a = mean + (size_t)b * D, *t = x + (size_t)b * x_stride;
         float sq = 0.0f;
         for (int d = 0; d < D; d++) sq += (t[d] - a[d]) * (t[d] - a[d]);
         nll[b] = 0.5f * (sq * inv_var + (float)D * (logvar + (float)LOG_2PI));

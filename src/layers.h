@@ -23,6 +23,8 @@ void tanh_backward(float *dx, const float *y, size_t N);
 /* Bernoulli reconstruction from logits a (B, D) and targets x in [0, 1] (B, D):
  * nll[b] = sum_d max(a,0) - a*x + log1p(exp(-|a|)). */
 void bernoulli_nll_forward(float *nll, const float *logits, const float *x, int B, int D);
+/* The same with row i of x at x + i * x_stride (stride 0: one image against B decodings, for IWAE). */
+void bernoulli_nll_forward_strided(float *nll, const float *logits, const float *x, size_t x_stride, int B, int D);
 /* dlogits (B, D) = scale * (sigmoid(a) - x) */
 void bernoulli_nll_backward(float *dlogits, const float *logits, const float *x, int B, int D, float scale);
 /* Both in one pass over the logits (the training step's path). */
@@ -35,6 +37,8 @@ float vae_sigmoid(float a);
 /* Gaussian reconstruction with mean a (B, D) and one learned log-variance s shared by all pixels:
  * nll[b] = sum_d 0.5 * ((x - a)^2 exp(-s) + s + log(2 pi)). */
 void gaussian_nll_forward(float *nll, const float *mean, const float *x, float logvar, int B, int D);
+void gaussian_nll_forward_strided(float *nll, const float *mean, const float *x, size_t x_stride, float logvar, int B,
+                                  int D);
 /* dmean = scale * (a - x) exp(-s);  dlogvar += scale * sum 0.5 * (1 - (x - a)^2 exp(-s)) */
 void gaussian_nll_backward(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
                            int D, float scale);

@@ -5,7 +5,9 @@
 #include <time.h>
 
 #include "common.h"
+#include "iwae.h"
 #include "model.h"
+#include <math.h>
 
 double vae_now(void) {
     struct timespec ts;
@@ -100,21 +102,29 @@ vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae
 
 vae_status vae_evaluate(vae_model *m, const vae_dataset *ds, int first, int n, int batch, uint64_t seed,
                         int binarize, uint64_t bin_seed, float *x, int *labels, float *per_loss, float *per_recon,
-                        float *per_kl, vae_eval_result *out) {
+                        float *per_kl, int iwae_k, float *per_nll, vae_eval_result *out) {
     if (first < 0 || n < 1 || first + n > ds->n)
         return vae_fail(VAE_ERR_ARG, "images %d..%d requested, the data set holds %d", first, first + n - 1, ds->n);
     vae_rng eps_rng, bin_rng;
     vae_rng_seed(&eps_rng, seed);
     vae_rng_seed(&bin_rng, bin_seed);
     int conditional = m->K > 0;
-    double recon = 0, kl = 0;
+    double recon = 0, kl = 0, nll = 0;
+    vae_rng iwae_rng;
+    vae_rng_seed(&iwae_rng, seed ^ 0x1a3e1a3eULL);
+    float *nll_tmp = NULL; // per-image estimates when the caller keeps none
+    if (iwae_k > 0 && !per_nll && !(nll_tmp = vae_malloc((size_t)batch * sizeof(float))))
+        return vae_fail(VAE_ERR_NOMEM, "out of memory");
     for (int start = 0; start < n; start += batch) {
         int b = n - start < batch ? n - start : batch;
         vae_dataset_batch(ds, NULL, first + start, b, x);
         if (binarize) vae_binarize(x, (size_t)b * ds->dim, &bin_rng);
         if (conditional) vae_dataset_batch_labels(ds, NULL, first + start, b, labels);
         vae_status st = vae_forward(m, x, conditional ? labels : NULL, b, &eps_rng);
-        if (st) return st;
+        if (st) {
+            vae_mem_free(nll_tmp);
+            return st;
+        }
         for (int i = 0; i < b; i++) { // the forward pass leaves per-image values in the model
             recon += m->recon[i];
             kl += m->kl[i];
@@ -122,10 +132,21 @@ vae_status vae_evaluate(vae_model *m, const vae_dataset *ds, int first, int n, i
             if (per_recon) per_recon[start + i] = m->recon[i];
             if (per_kl) per_kl[start + i] = m->kl[i];
         }
+        if (iwae_k > 0) {
+            float *dst = per_nll ? per_nll + start : nll_tmp;
+            st = vae_iwae_nll(m, x, conditional ? labels : NULL, b, iwae_k, &iwae_rng, dst);
+            if (st) {
+                vae_mem_free(nll_tmp);
+                return st;
+            }
+            for (int i = 0; i < b; i++) nll += dst[i];
+        }
     }
+    vae_mem_free(nll_tmp);
     out->n = n;
     out->recon = recon / n;
     out->kl = kl / n;
     out->loss = out->recon + out->kl;
+    out->nll = iwae_k > 0 ? nll / n : NAN;
     return VAE_OK;
 }

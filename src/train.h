@@ -53,16 +53,19 @@ vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae
 typedef struct {
     int n;
     double loss, recon, kl;
+    double nll;            /* importance-weighted -log p(x) estimate when iwae_k > 0, else NaN */
 } vae_eval_result;
 
 /**
  * Evaluate images [first, first + n) of ds in batches of `batch` with eps from seed `seed`.
  * binarize: images binarized once with their own generator seeded by bin_seed (the same every call).
  * per_loss / per_recon / per_kl (n) may be NULL; x (batch, D) and labels (batch) are caller buffers.
+ * iwae_k > 0 also estimates -log p(x) with k importance samples per image (per_nll (n) may be NULL);
+ * the model's max_batch bounds batch and the rows decoded at once.
  */
 vae_status vae_evaluate(vae_model *m, const vae_dataset *ds, int first, int n, int batch, uint64_t seed,
                         int binarize, uint64_t bin_seed, float *x, int *labels, float *per_loss, float *per_recon,
-                        float *per_kl, vae_eval_result *out);
+                        float *per_kl, int iwae_k, float *per_nll, vae_eval_result *out);
 
 /** Replace grey values in [0, 1] by Bernoulli draws (1 with probability v). */
 void vae_binarize(float *x, size_t n, vae_rng *rng);

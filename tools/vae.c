@@ -367,7 +367,7 @@ static int cmd_train(int argc, char **argv) {
     vae_train_state saved;
     memset(&saved, 0, sizeof saved);
     if (a.resume) {
-        vae_status st = vae_train_state_load(&saved, state_path, 1 << 20 /* resized below */);
+        vae_status st = vae_train_state_load(&saved, state_path, 1 /* only its metadata and configuration are used here */);
         if (st) {
             cli_error("train", "%s", vae_last_error());
             return cli_status_exit(st, 1);
@@ -548,10 +548,10 @@ static int cmd_train(int argc, char **argv) {
         double train_loss = tr.loss_sum / vae_trainer_batches(&tr);
         vae_eval_result te, va = {0};
         st = vae_evaluate(m, &test, 0, test.n, eval_batch, 0x7e57ULL, binarize, test_bin_seed, eval_x, eval_labels,
-                          NULL, NULL, NULL, &te);
+                          NULL, NULL, NULL, 0, NULL, &te);
         if (!st && a.val > 0)
             st = vae_evaluate(m, &train, n_train, a.val, eval_batch, 0x7a1ULL, binarize, test_bin_seed + 1, eval_x,
-                              eval_labels, NULL, NULL, NULL, &va);
+                              eval_labels, NULL, NULL, NULL, 0, NULL, &va);
         if (st) {
             cli_error("train", "%s", vae_last_error());
             goto done;
@@ -611,28 +611,37 @@ done:
 
 static int cmd_eval(int argc, char **argv) {
     const char *model_path, *data, *split, *per_image;
-    int n, threads;
+    int n, threads, iwae_k;
     flag_spec flags[] = {{"--model", FLAG_STRING, &model_path, "", "checkpoint (model.safetensors)", .required = 1},
                          {"--data", FLAG_STRING, &data, "", "data folder", .required = 1},
                          {"--split", FLAG_CHOICE, &split, "test", "which split", .choices = "test|train"},
                          {"--n", FLAG_INT, &n, "0", "evaluate the first N images (0: all)", 0, 1 << 30},
-                         {"--per-image", FLAG_STRING, &per_image, "", "write index,label,loss,recon,kl per image to CSV"},
+                         {"--iwae-k", FLAG_INT, &iwae_k, "0",
+                          "also estimate -log p(x) with K importance samples per image (0: off)", 0, 1 << 20},
+                         {"--per-image", FLAG_STRING, &per_image, "",
+                          "write index,label,loss,recon,kl (and nll with --iwae-k) per image to CSV"},
                          {"--threads", FLAG_INT, &threads, "0", "threads (0: one per core)", 0, 1024},
                          {NULL}};
     int rc = flags_parse("eval", "--model CKPT --data DIR [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
     cli_set_threads(threads);
-    const int batch = 1000;
+    // images per batch; with --iwae-k the k samples of one image are decoded together (up to 8192 rows)
+    const int batch = 1000, rows = iwae_k > batch ? (iwae_k < 8192 ? iwae_k : 8192) : batch;
     vae_model *m = NULL;
     vae_meta meta;
     vae_dataset ds;
-    if ((rc = cli_load_model("eval", model_path, batch, &m, &meta))) return rc;
+    if ((rc = cli_load_model("eval", model_path, rows, &m, &meta))) return rc;
+    if (iwae_k > 0 && vae_get_config(m)->ae) {
+        cli_error("eval", "--iwae-k: %s is a plain autoencoder; the importance-weighted bound needs a VAE", model_path);
+        vae_free(m);
+        return EXIT_USAGE;
+    }
     if ((rc = cli_load_data("eval", data, split, m, &ds))) {
         vae_free(m);
         return rc;
     }
     rc = EXIT_USAGE;
-    float *x = NULL, *loss = NULL, *recon = NULL, *kl = NULL;
+    float *x = NULL, *loss = NULL, *recon = NULL, *kl = NULL, *nll = NULL;
     int *labels = NULL;
     if (n > ds.n) {
         cli_error("eval", "--n %d: the %s split holds only %d images", n, split, ds.n);
@@ -650,13 +659,15 @@ static int cmd_eval(int argc, char **argv) {
         loss = vae_malloc((size_t)n * sizeof(float));
         recon = vae_malloc((size_t)n * sizeof(float));
         kl = vae_malloc((size_t)n * sizeof(float));
+        if (iwae_k > 0) nll = vae_malloc((size_t)n * sizeof(float));
     }
-    if (!x || !labels || (per_image && (!loss || !recon || !kl))) {
+    if (!x || !labels || (per_image && (!loss || !recon || !kl || (iwae_k > 0 && !nll)))) {
         cli_error("eval", "out of memory");
         goto done;
     }
     vae_eval_result r;
-    vae_status st = vae_evaluate(m, &ds, 0, n, batch, 0x7e57ULL, binarize, seed, x, labels, loss, recon, kl, &r);
+    vae_status st =
+        vae_evaluate(m, &ds, 0, n, batch, 0x7e57ULL, binarize, seed, x, labels, loss, recon, kl, iwae_k, nll, &r);
     if (st) {
         cli_error("eval", "%s", vae_last_error());
         goto done;
@@ -667,18 +678,24 @@ static int cmd_eval(int argc, char **argv) {
             cli_error("eval", "--per-image %s: %s", per_image, strerror(errno));
             goto done;
         }
-        fprintf(f, "index,label,loss,recon,kl\n");
-        for (int i = 0; i < n; i++)
-            fprintf(f, "%d,%d,%.6f,%.6f,%.6f\n", i, ds.labels ? ds.labels[i] : -1, loss[i], recon[i], kl[i]);
+        fprintf(f, "index,label,loss,recon,kl%s\n", iwae_k > 0 ? ",nll" : "");
+        for (int i = 0; i < n; i++) {
+            fprintf(f, "%d,%d,%.6f,%.6f,%.6f", i, ds.labels ? ds.labels[i] : -1, loss[i], recon[i], kl[i]);
+            if (iwae_k > 0) fprintf(f, ",%.6f", nll[i]);
+            fputc('\n', f);
+        }
         if (fclose(f)) {
             cli_error("eval", "--per-image %s: write failed: %s", per_image, strerror(errno));
             goto done;
         }
     }
-    printf("{\"n\": %d, \"loss\": %.6f, \"recon\": %.6f, \"kl\": %.6f}\n", r.n, r.loss, r.recon, r.kl);
+    printf("{\"n\": %d, \"loss\": %.6f, \"recon\": %.6f, \"kl\": %.6f", r.n, r.loss, r.recon, r.kl);
+    if (iwae_k > 0) printf(", \"iwae_k\": %d, \"nll\": %.6f", iwae_k, r.nll);
+    printf("}\n");
     rc = EXIT_OK;
 done:
     vae_mem_free(x), vae_mem_free(labels), vae_mem_free(loss), vae_mem_free(recon), vae_mem_free(kl);
+    vae_mem_free(nll);
     vae_dataset_free(&ds);
     vae_free(m);
     return rc;
