@@ -51,13 +51,17 @@ uint64_t vae_rng_next(vae_rng *rng);
 double vae_rng_uniform(vae_rng *rng);
 /** @return a standard normal float (Box-Muller, no cached second value, so the state is all there is). */
 float vae_rng_normal(vae_rng *rng);
+/** Fill out[0..n) with standard normal floats, using both values of each Box-Muller pair (twice as fast). */
+void vae_rng_normals(vae_rng *rng, float *out, size_t n);
 
 /* ---------------------------------------------------------------- configuration */
 
 typedef enum { VAE_BERNOULLI = 0, VAE_GAUSSIAN = 1 } vae_likelihood;
 typedef enum { VAE_RELU = 0, VAE_TANH = 1 } vae_activation;
+typedef enum { VAE_MLP = 0, VAE_CONV = 1 } vae_arch;
 
 #define VAE_MAX_HIDDEN 8
+#define VAE_MAX_CONV 6
 
 /** Everything needed to rebuild a model; stored in every checkpoint. */
 typedef struct {
@@ -69,9 +73,20 @@ typedef struct {
     vae_likelihood likelihood;       /* Bernoulli (logits) or Gaussian (learned scalar variance) */
     vae_activation activation;       /* hidden-layer nonlinearity */
     int ae;                          /* 1: plain deterministic autoencoder (z = mu, no KL) */
+    /* Convolutional networks (arch VAE_CONV; docs/conv.md). The encoder runs one 3x3 stride-2 convolution
+     * (padding 1) + activation per entry of conv_channels, flattens the feature map and continues with the
+     * dense layers above (hidden, then the head); the decoder's dense layers end in the feature map's size
+     * + activation, then 4x4 stride-2 transposed convolutions (padding 1) through the channels in reverse
+     * and back to the image's channels. Each layer halves (doubles) height and width, so both must be
+     * divisible by 2^n_conv. For VAE_MLP, n_conv must be 0. */
+    vae_arch arch;                   /* VAE_MLP (default) or VAE_CONV */
+    int n_conv;                      /* number of convolutions in the encoder (and transposed ones in the decoder) */
+    int conv_channels[VAE_MAX_CONV]; /* output channels, encoder order: 32,64 */
 } vae_config;
 
-/** Fill cfg with the PyTorch example's model: 28x28x1, hidden 400, latent 20, Bernoulli, ReLU. */
+/** Fill cfg with the PyTorch example's model: 28x28x1, hidden 400, latent 20, Bernoulli, ReLU, MLP.
+ *  For the default convolutional model set arch = VAE_CONV, n_conv = 2, conv_channels = {32, 64},
+ *  n_hidden = 0. */
 void vae_config_default(vae_config *cfg);
 
 /* ---------------------------------------------------------------- model */

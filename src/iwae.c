@@ -19,11 +19,16 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
         return vae_fail(VAE_ERR_ARG, "batch of %d images: the model holds 1..%d", n, m->max_batch);
     int Z = m->Z, K = m->K, D = m->D;
     // encode the whole batch once; keep mu | logvar of each image (the head's rows are reused below)
-    float *head = vae_malloc((size_t)n * 2 * Z * sizeof(float));
-    if (!head) return vae_fail(VAE_ERR_NOMEM, "out of memory");
+    float *head = vae_malloc((size_t)n * 2 * Z * sizeof(float)), *sigma = vae_malloc((size_t)Z * sizeof(float));
+    if (!head || !sigma) {
+        vae_mem_free(head);
+        vae_mem_free(sigma);
+        return vae_fail(VAE_ERR_NOMEM, "out of memory");
+    }
     vae_status st = vae_encode(m, x, labels, n, head, NULL);
     if (st) {
         vae_mem_free(head);
+        vae_mem_free(sigma);
         return st;
     }
     memcpy(head, m->enc_out[m->n_enc - 1], (size_t)n * 2 * Z * sizeof(float)); // [mu | logvar] rows, clamped
@@ -32,16 +37,22 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
     const float *out = m->dec_out[m->n_dec - 1];
     for (int i = 0; i < n; i++) {
         const float *mu = head + (size_t)i * 2 * Z, *lv = mu + Z;
-        double run_max = -INFINITY, run_sum = 0.0;
+        double run_max = -INFINITY, run_sum = 0.0, lq0 = 0.0;
+        for (int j = 0; j < Z; j++) {
+            sigma[j] = expf(0.5f * lv[j]);
+            lq0 += -0.5 * (lv[j] + LOG_2PI);
+        }
         for (int done = 0; done < k;) {
             int c = k - done < m->max_batch ? k - done : m->max_batch;
+            vae_rng_normals(rng, m->eps, (size_t)c * Z); // eps holds max_batch rows of Z
             for (int s = 0; s < c; s++) {
                 float *z = m->zin + (size_t)s * (Z + K);
-                double lq = 0.0, lp = 0.0;
+                const float *eps = m->eps + (size_t)s * Z;
+                double lq = lq0, lp = 0.0;
                 for (int j = 0; j < Z; j++) {
-                    float e = vae_rng_normal(rng);
-                    z[j] = mu[j] + expf(0.5f * lv[j]) * e;
-                    lq += -0.5 * ((double)e * e + lv[j] + LOG_2PI);
+                    float e = eps[j];
+                    z[j] = mu[j] + sigma[j] * e;
+                    lq += -0.5 * (double)e * e;
                     lp += -0.5 * ((double)z[j] * z[j] + LOG_2PI);
                 }
                 if (K > 0) {
@@ -70,5 +81,6 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
         nll[i] = (float)-(run_max + log(run_sum) - log((double)k));
     }
     vae_mem_free(head);
+    vae_mem_free(sigma);
     return VAE_OK;
 }

@@ -150,16 +150,9 @@ void vae_free(vae_model *m) {
     vae_mem_free(m);
 }
 
-vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch) {
-    *out = NULL;
-    vae_status st = vae_config_check(cfg);
-    if (st) return st;
-    if (max_batch < 1 || max_batch > (1 << 20))
-        return vae_fail(VAE_ERR_ARG, "batch size %d out of range 1..%d", max_batch, 1 << 20);
-    vae_model *m = vae_calloc(1, sizeof *m);
-    if (!m) return vae_fail(VAE_ERR_NOMEM, "out of memory allocating the model");
+/* The configuration's tensor table and layer shapes, no buffers; cfg has passed vae_config_check. */
+static void build_table(vae_model *m, const vae_config *cfg) {
     m->cfg = *cfg;
-    m->max_batch = max_batch;
     m->D = cfg->height * cfg->width * cfg->channels;
     m->Z = cfg->n_latent;
     m->K = cfg->n_classes;
@@ -177,8 +170,7 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
         ch = m->conv[i].d.OH, cw = m->conv[i].d.OW, cc = m->conv[i].d.OC;
     }
     m->F = m->n_conv ? ch * cw * cc : 0;
-    int feat = m->n_conv ? m->F : m->D; // what the encoder's dense layers see, and the decoder's give
-    int width = feat + m->K;
+    int width = (m->n_conv ? m->F : m->D) + m->K; // what the encoder's dense layers see
     for (int i = 0; i < cfg->n_hidden; i++) {
         snprintf(prefix, sizeof prefix, "enc.fc%d", i + 1);
         add_dense(m, &m->enc[i], prefix, width, cfg->hidden[i]);
@@ -193,7 +185,7 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
         add_dense(m, &m->dec[i], prefix, width, h);
         width = h;
     }
-    add_dense(m, &m->dec[cfg->n_hidden], m->n_conv ? "dec.proj" : "dec.out", width, feat);
+    add_dense(m, &m->dec[cfg->n_hidden], m->n_conv ? "dec.proj" : "dec.out", width, m->n_conv ? m->F : m->D);
     m->n_dec = cfg->n_hidden + 1;
     for (int i = 0; i < m->n_conv; i++) { // back up: cn -> ... -> c1 -> C
         int oc = i < m->n_conv - 1 ? cfg->conv_channels[m->n_conv - 2 - i] : cfg->channels;
@@ -203,6 +195,26 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
         ch = m->deconv[i].d.OH, cw = m->deconv[i].d.OW, cc = m->deconv[i].d.OC;
     }
     if (cfg->likelihood == VAE_GAUSSIAN) m->logvar_tensor = add_tensor(m, "dec.logvar", 1, 1, 0);
+}
+
+size_t vae_config_n_params(const vae_config *cfg) {
+    vae_model m; // the table only: no buffers
+    memset(&m, 0, sizeof m);
+    build_table(&m, cfg);
+    return m.n_params;
+}
+
+vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch) {
+    *out = NULL;
+    vae_status st = vae_config_check(cfg);
+    if (st) return st;
+    if (max_batch < 1 || max_batch > (1 << 20))
+        return vae_fail(VAE_ERR_ARG, "batch size %d out of range 1..%d", max_batch, 1 << 20);
+    vae_model *m = vae_calloc(1, sizeof *m);
+    if (!m) return vae_fail(VAE_ERR_NOMEM, "out of memory allocating the model");
+    m->max_batch = max_batch;
+    build_table(m, cfg);
+    int feat = m->n_conv ? m->F : m->D; // the flattened input of the encoder's dense layers
 
     // activations: one allocation, pointers into it
     size_t B = (size_t)max_batch, widest = (size_t)((feat > m->D ? feat : m->D) + m->K), total = 0;
@@ -389,7 +401,7 @@ static vae_status forward(vae_model *m, const float *x, const int *labels, int n
 
     // z: mu + exp(logvar/2) * eps, or mu itself for an autoencoder and for deterministic decoding
     if (rng && !m->cfg.ae) {
-        for (size_t i = 0; i < (size_t)n * Z; i++) m->eps[i] = vae_rng_normal(rng);
+        vae_rng_normals(rng, m->eps, (size_t)n * Z);
     } else {
         memset(m->eps, 0, (size_t)n * Z * sizeof(float));
     }

@@ -43,3 +43,16 @@ float vae_rng_normal(vae_rng *rng) {
     double u2 = vae_rng_uniform(rng);
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
+
+void vae_rng_normals(vae_rng *rng, float *out, size_t n) {
+    // Box-Muller, both values of each pair used; an odd last value takes the cosine only
+    size_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        double u1 = 1.0 - vae_rng_uniform(rng), u2 = vae_rng_uniform(rng), s, c;
+        double r = sqrt(-2.0 * log(u1));
+        sincos(6.283185307179586 * u2, &s, &c);
+        out[i] = (float)(r * c);
+        out[i + 1] = (float)(r * s);
+    }
+    if (i < n) out[i] = vae_rng_normal(rng);
+}

@@ -30,10 +30,13 @@ static double reference_nll(vae_model *m, const float *x, const int *label, int 
     vae_rng r;
     vae_rng_seed(&r, seed);
     double *lw = vae_malloc((size_t)k * sizeof(double)), mx = -INFINITY;
+    float *eps = vae_malloc((size_t)k * Z * sizeof(float));
+    // the same stream as the chunked run: chunks of whole rows, and each chunk's count is even here
+    vae_rng_normals(&r, eps, (size_t)k * Z);
     for (int s = 0; s < k; s++) {
         double lq = 0, lp = 0;
         for (int j = 0; j < Z; j++) {
-            double e = vae_rng_normal(&r);
+            double e = eps[(size_t)s * Z + j];
             z[j] = (float)(mu[j] + exp(0.5 * lv[j]) * e);
             lq += -0.5 * (e * e + lv[j] + log(2 * M_PI));
             lp += -0.5 * ((double)z[j] * z[j] + log(2 * M_PI));
@@ -54,6 +57,7 @@ static double reference_nll(vae_model *m, const float *x, const int *label, int 
     double sum = 0;
     for (int s = 0; s < k; s++) sum += exp(lw[s] - mx);
     vae_mem_free(lw);
+    vae_mem_free(eps);
     return -(mx + log(sum / k));
 }
 

@@ -1,0 +1,80 @@
+/* bench_eval.c: importance-weighted evaluation (vae eval --iwae-k) against its matrix-product ceiling.
+ *
+ * Times vae_iwae_nll on real test images (k samples of an image decoded as one product) and, alternating
+ * in rounds with the same BLAS and threads, the products alone: the encoder's dense layers for the images
+ * and, per image, the decoder's dense layers over k rows. Best round of each is kept.
+ *
+ *   build/bench/bench_eval DATA_DIR [k] [images_per_round] [rounds] [threads]
+ * Prints a line and a JSON object.
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common.h"
+#include "data.h"
+#include "iwae.h"
+#include "model.h"
+#include "train.h"
+
+static void dense_products(vae_model *m, const vae_dense *layers, int n_layers, float **outs, const float *in, int rows) {
+    for (int l = 0; l < n_layers; l++) {
+        const vae_dense *d = &layers[l];
+        const float *w = m->params + m->tensors[d->weight].offset;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d->OC, d->C, 1.0f, l ? outs[l - 1] : in, d->C, w,
+                    d->C, 0.0f, outs[l], d->OC);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s DATA_DIR [k] [images_per_round] [rounds] [threads]\n", argv[0]);
+        return 2;
+    }
+    int k = argc > 2 ? atoi(argv[2]) : 5000, n = argc > 3 ? atoi(argv[3]) : 20, rounds = argc > 4 ? atoi(argv[4]) : 3;
+    int threads = argc > 5 ? atoi(argv[5]) : 2;
+    openblas_set_num_threads(threads);
+    omp_set_num_threads(threads);
+    vae_dataset ds;
+    if (vae_dataset_load(&ds, argv[1], "test")) {
+        fprintf(stderr, "%s\n", vae_last_error());
+        return 2;
+    }
+    vae_config cfg;
+    vae_config_default(&cfg);
+    cfg.height = ds.height, cfg.width = ds.width, cfg.channels = ds.channels;
+    vae_rng rng;
+    vae_rng_seed(&rng, 1);
+    vae_model *m;
+    if (vae_create(&m, &cfg, k > n ? k : n, &rng)) {
+        fprintf(stderr, "%s\n", vae_last_error());
+        return 1;
+    }
+    float *x = vae_malloc((size_t)n * ds.dim * sizeof(float)), *nll = vae_malloc((size_t)n * sizeof(float));
+    vae_dataset_batch(&ds, NULL, 0, n, x);
+    double best_eval = 0, best_ceil = 0;
+    for (int r = 0; r < rounds; r++) {
+        double t0 = vae_now();
+        if (vae_iwae_nll(m, x, NULL, n, k, &rng, nll)) {
+            fprintf(stderr, "%s\n", vae_last_error());
+            return 1;
+        }
+        double ips = n / (vae_now() - t0);
+        best_eval = ips > best_eval ? ips : best_eval;
+        t0 = vae_now();
+        dense_products(m, m->enc, m->n_enc, m->enc_out, x, n);
+        for (int i = 0; i < n; i++) dense_products(m, m->dec, m->n_dec, m->dec_out, m->zin, k);
+        ips = n / (vae_now() - t0);
+        best_ceil = ips > best_ceil ? ips : best_ceil;
+    }
+    printf("iwae k=%d, %d thread%s: evaluation %.2f images/s, matmul ceiling %.2f images/s, ratio %.2f\n", k, threads,
+           threads > 1 ? "s" : "", best_eval, best_ceil, best_eval / best_ceil);
+    printf("{\"iwae_k\": %d, \"threads\": %d, \"eval_ips\": %.3f, \"ceiling_ips\": %.3f, \"ratio\": %.3f}\n", k, threads,
+           best_eval, best_ceil, best_eval / best_ceil);
+    vae_mem_free(x);
+    vae_mem_free(nll);
+    vae_free(m);
+    vae_dataset_free(&ds);
+    return 0;
+}
