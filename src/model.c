@@ -260,6 +260,7 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
         return vae_fail(VAE_ERR_NOMEM, "out of memory: the model needs %.1f MiB of parameters and %.1f MiB of "
                         "activations for batch %d", 4.0 * par_bytes / 1048576.0, act_bytes / 1048576.0, max_batch);
     }
+    m->n_acts = total;
     float *p = m->acts;
     m->xin = p, p += B * (size_t)(feat + m->K);
     for (int l = 0; l < m->n_enc; l++) m->enc_out[l] = p, p += B * (size_t)m->enc[l].OC;

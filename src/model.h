@@ -61,6 +61,7 @@ struct vae_model {
 
     /* activations, all inside one allocation, sized for max_batch rows */
     float *acts;
+    size_t n_acts;                    /* floats in acts */
     float *xin;                       /* (B, D+K) encoder input (used when K > 0) */
     float *enc_out[VAE_MAX_DENSE];    /* (B, enc[l].OC) after activation; the last is the head [mu|logvar] */
     float *eps;                       /* (B, Z) reparameterization noise of the last forward */
@@ -87,6 +88,10 @@ struct vae_model {
 
 /** Check a configuration; VAE_ERR_ARG with a message naming the field otherwise. */
 vae_status vae_config_check(const vae_config *cfg);
+
+/** @return the number of parameters of a configuration that passed vae_config_check, allocating nothing
+ *  (the table alone is built), so a loader can check a file holds that much data before allocating. */
+size_t vae_config_n_params(const vae_config *cfg);
 
 /** Allocate a model's table and buffers (parameters zeroed). */
 vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -105,10 +106,17 @@ static int dir_nonempty(const char *dir) {
 typedef struct {
     int epoch, epochs, tty, batch, last_quarter;
     double t0;
+    int bench_first_step; /* VAE_BENCH_FIRST_STEP set: report the wall clock at the first step and stop */
 } progress_state;
 
 static void progress(void *ud, int done, int total, double loss) {
     progress_state *p = ud;
+    if (p->bench_first_step) { // bench/run measures process start to first training step with this
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        fprintf(stderr, "first_step_realtime %ld.%09ld\n", (long)ts.tv_sec, ts.tv_nsec);
+        _exit(0);
+    }
     double el = vae_now() - p->t0, rate = done * (double)p->batch / (el > 0 ? el : 1e-9);
     double eta = done > 0 ? el * (total - done) / done : 0;
     if (p->tty) {
@@ -519,7 +527,8 @@ static int cmd_train(int argc, char **argv) {
         opts.lr = (float)schedule_lr(&sched, epoch, a.lr);
         opts.adam_eps = (float)a.adam_eps;
         double t0 = vae_now() - tr.train_seconds; // a resumed epoch keeps its earlier time
-        progress_state ps = {epoch, a.epochs, isatty(2), a.batch, 4 * tr.next_batch / vae_trainer_batches(&tr), vae_now()};
+        progress_state ps = {epoch, a.epochs, isatty(2), a.batch, 4 * tr.next_batch / vae_trainer_batches(&tr), vae_now(),
+                             getenv("VAE_BENCH_FIRST_STEP") != NULL};
         st = vae_trainer_run_epoch(&tr, &opts, progress, &ps, &stop_signal);
         if (st == VAE_ERR_NAN) {
             cli_error("train", "%s; stopping. %s holds the last good checkpoint. A learning rate too high (--lr %g) is "
