@@ -432,6 +432,7 @@ void vae_dataset_free(vae_dataset *ds) {
 /* Row i of the batch is image idx[start + i], or start + i when idx is NULL; out is (n, dim). */
 void vae_dataset_batch(const vae_dataset *ds, const int *idx, int start, int n, float *out) {
     size_t dim = (size_t)ds->dim;
+    #pragma omp parallel for schedule(static) if ((size_t)n * dim > 32768)
     for (int i = 0; i < n; i++) {
         size_t row = (size_t)(idx ? idx[start + i] : start + i);
         float *o = out + (size_t)i * dim;

@@ -6,16 +6,37 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC) {
-    // out (B, OC): start from the bias rows, then out += inp @ weight^T in one sgemm
-    float beta = 0.0f;
-    if (bias) {
-        for (int b = 0; b < B; b++) memcpy(out + (size_t)b * OC, bias, (size_t)OC * sizeof(float));
-        beta = 1.0f;
+    matmul_forward_act(out, inp, weight, bias, B, C, OC, ACT_NONE);
+}
+
+void matmul_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC,
+                        act_kind act) {
+    // out (B, OC) = inp @ weight^T in one sgemm, then bias and activation together in one pass over out
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
+    if (!bias && act == ACT_NONE) return;
+    static const float zero = 0.0f;
+    const float *bb = bias ? bias : &zero;
+    size_t bstride = bias ? 1 : 0;
+    #pragma omp parallel for schedule(static) if ((size_t)B * OC > 16384)
+    for (int b = 0; b < B; b++) {
+        float *row = out + (size_t)b * OC;
+        if (act == ACT_RELU) {
+            #pragma omp simd
+            for (int o = 0; o < OC; o++) {
+                float v = row[o] + bb[o * bstride];
+                row[o] = v > 0.0f ? v : 0.0f;
+            }
+        } else if (act == ACT_TANH) {
+            for (int o = 0; o < OC; o++) row[o] = tanhf(row[o] + bb[o * bstride]);
+        } else {
+            #pragma omp simd
+            for (int o = 0; o < OC; o++) row[o] += bb[o * bstride];
+        }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 void matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC) {
@@ -35,9 +56,16 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
     // dweight (OC, C) += dout^T (OC, B) @ inp (B, C)
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
-        for (int b = 0; b < B; b++) {
-            const float *row = dout + (size_t)b * OC;
-            for (int o = 0; o < OC; o++) dbias[o] += row[o];
+        // column sums; each thread owns a range of columns, so the sums' order does not depend on threads
+        #pragma omp parallel if ((size_t)B * OC > 16384)
+        {
+            int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int lo = (int)((long)OC * t / nt), hi = (int)((long)OC * (t + 1) / nt);
+            for (int b = 0; b < B; b++) {
+                const float *row = dout + (size_t)b * OC;
+                #pragma omp simd
+                for (int o = lo; o < hi; o++) dbias[o] += row[o];
+            }
         }
     }
 }
@@ -67,8 +95,15 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
 }
 
 int all_finite(const float *x, size_t n) {
-    // x - x is 0 for finite x and NaN for Inf/NaN; summing keeps the loop branch-free and vectorisable
+    // x - x is 0 for finite x and NaN for Inf/NaN; the sum is exactly 0 or NaN whatever its order, so it
+    // can run in vector lanes and threads
     float acc = 0.0f;
+    #pragma omp parallel for simd schedule(static) reduction(+ : acc) if (n > 65536)
     for (size_t i = 0; i < n; i++) acc += x[i] - x[i];
     return acc == 0.0f;
+}
+
+void zero_floats(float *x, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) x[i] = 0.0f;
 }

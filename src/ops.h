@@ -7,6 +7,12 @@
 
 #include <stddef.h>
 
+typedef enum { ACT_NONE = 0, ACT_RELU, ACT_TANH } act_kind;
+
+/* out (B, OC) = act(inp (B, C) @ weight (OC, C)^T + bias (OC)): bias and activation in one pass after the
+ * product (bias may be NULL). */
+void matmul_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC,
+                        act_kind act);
 /* out (B, OC) = inp (B, C) @ weight (OC, C)^T + bias (OC); bias may be NULL. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC);
 void matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC);
@@ -20,5 +26,7 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
 
 /** @return 1 if all n values are finite. */
 int all_finite(const float *x, size_t n);
+/** x[0..n) = 0, over the threads. */
+void zero_floats(float *x, size_t n);
 
 #endif /* VAE_OPS_H */

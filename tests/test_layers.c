@@ -101,6 +101,15 @@ static void test_matmul_against_naive(void) {
               max_abs_diff(dw1, dw2, nw));
         CHECK(max_abs_diff(db1, db2, OC) < 1e-5f * B, "dbias %dx%dx%d: max diff %g", B, C, OC,
               max_abs_diff(db1, db2, OC));
+        // the fused bias + activation pass equals the naive product followed by the activation
+        for (int act = ACT_RELU; act <= ACT_TANH; act++) {
+            matmul_forward_act(o1, x, w, bias, B, C, OC, (act_kind)act);
+            matmul_forward_naive(o2, x, w, bias, B, C, OC);
+            if (act == ACT_RELU) relu_forward(o2, no);
+            else tanh_forward(o2, no);
+            CHECK(max_abs_diff(o1, o2, no) < tol, "fused %s %dx%dx%d: max diff %g", act == ACT_RELU ? "relu" : "tanh", B,
+                  C, OC, max_abs_diff(o1, o2, no));
+        }
         // without bias
         matmul_forward(o1, x, w, NULL, B, C, OC);
         matmul_forward_naive(o2, x, w, NULL, B, C, OC);

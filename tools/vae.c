@@ -1,6 +1,6 @@
 /* vae.c: the command-line tool. main() dispatches to one function per subcommand; this file holds
- * `train` and `eval`, tools/pictures.c the picture and encode/decode subcommands, tools/cli.c the
- * shared flag parser. The CLI owns printing, exit codes, signals and the thread count. */
+ * `train` and `eval`, tools/pictures.c the picture subcommands, tools/export.c encode, decode and export-c,
+ * tools/cli.c the shared flag parser. The CLI owns printing, exit codes, signals and the thread count. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -41,7 +41,7 @@ static void install_signals(void) {
 /* ---------------------------------------------------------------- train */
 
 typedef struct {
-    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize;
+    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels;
     int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force;
     double lr, adam_eps, beta;
 } train_args;
@@ -89,6 +89,26 @@ static double schedule_lr(const lr_schedule *s, int epoch /* 1-based */, double 
 #define CURVE_FILE "loss.png"
 
 static void join(char *dst, size_t n, const char *dir, const char *file) { snprintf(dst, n, "%s/%s", dir, file); }
+
+/* Remove the temporary checkpoint files (MODEL_FILE or STATE_FILE + ".tmp.XXXXXX", st_write's) that a run
+ * killed inside a write left in dir: never read, but each as large as a checkpoint. */
+static void remove_stale_temporaries(const char *dir) {
+    static const char *const prefixes[] = {MODEL_FILE ".tmp.", STATE_FILE ".tmp."};
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        for (int i = 0; i < 2; i++) {
+            size_t n = strlen(prefixes[i]);
+            if (strncmp(e->d_name, prefixes[i], n) == 0 && strlen(e->d_name) == n + 6) {
+                char path[8192];
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                unlink(path);
+            }
+        }
+    }
+    closedir(d);
+}
 
 /* 1 if dir exists and holds anything besides . and .. */
 static int dir_nonempty(const char *dir) {
@@ -279,10 +299,15 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
     int hidden[VAE_MAX_HIDDEN], nh = a->hidden ? parse_int_list(a->hidden, hidden, VAE_MAX_HIDDEN, 1, 65536) : -1;
     int same_hidden = nh == c->n_hidden;
     for (int i = 0; same_hidden && i < nh; i++) same_hidden = hidden[i] == c->hidden[i];
+    int chans[VAE_MAX_CONV], nc = a->channels ? parse_int_list(a->channels, chans, VAE_MAX_CONV, 1, 4096) : -1;
+    int same_chans = c->arch == VAE_CONV && nc == c->n_conv;
+    for (int i = 0; same_chans && i < nc; i++) same_chans = chans[i] == c->conv_channels[i];
     struct {
         const char *flag;
         int ok;
-    } checks[] = {{"--hidden", same_hidden},
+    } checks[] = {{"--arch", (strcmp(a->arch, "conv") == 0) == (c->arch == VAE_CONV)},
+                  {"--channels", same_chans},
+                  {"--hidden", same_hidden},
                   {"--latent", a->latent == c->n_latent},
                   {"--ae", a->ae == c->ae},
                   {"--conditional", (a->conditional != 0) == (c->n_classes > 0)},
@@ -302,9 +327,14 @@ static int cmd_train(int argc, char **argv) {
     flag_spec flags[] = {
         {"--data", FLAG_STRING, &a.data, "", "data folder (IDX files, see docs/data.md)", .required = 1},
         {"--out", FLAG_STRING, &a.out, "", "run folder to write (new or empty unless --resume or --force)", .required = 1},
-        {"--arch", FLAG_CHOICE, &a.arch, "mlp", "network", .choices = "mlp"},
+        {"--arch", FLAG_CHOICE, &a.arch, "mlp", "network: dense layers, or convolutions (docs/conv.md)",
+         .choices = "mlp|conv"},
+        {"--channels", FLAG_STRING, &a.channels, "32,64",
+         "--arch conv: channels of the stride-2 conv layers, encoder order (height and width must be divisible by "
+         "2^layers)"},
         {"--ae", FLAG_BOOL, &a.ae, "", "train a plain deterministic autoencoder (no sampling, no KL)"},
-        {"--hidden", FLAG_STRING, &a.hidden, "400", "hidden layer widths, encoder order, e.g. 512,256"},
+        {"--hidden", FLAG_STRING, &a.hidden, "400", "hidden layer widths, encoder order, e.g. 512,256 (--arch conv: "
+         "none unless given)"},
         {"--activation", FLAG_CHOICE, &a.activation, "relu", "hidden nonlinearity", .choices = "relu|tanh"},
         {"--latent", FLAG_INT, &a.latent, "20", "latent size Z", 1, 4096},
         {"--epochs", FLAG_INT, &a.epochs, "20", "total epochs of the run (also with --resume)", 1, 1000000},
@@ -349,6 +379,19 @@ static int cmd_train(int argc, char **argv) {
     cfg.ae = a.ae;
     cfg.activation = strcmp(a.activation, "tanh") == 0 ? VAE_TANH : VAE_RELU;
     cfg.likelihood = strcmp(a.likelihood, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
+    if (strcmp(a.arch, "conv") == 0) {
+        cfg.arch = VAE_CONV;
+        cfg.n_conv = parse_int_list(a.channels, cfg.conv_channels, VAE_MAX_CONV, 1, 4096);
+        if (cfg.n_conv < 1) {
+            cli_error("train", "--channels: '%s' is not a list of 1 to %d channel counts in 1..4096", a.channels,
+                      VAE_MAX_CONV);
+            return EXIT_USAGE;
+        }
+        if (!flag_find(flags, "--hidden")->given) cfg.n_hidden = 0; // conv straight into the head by default
+    } else if (flag_find(flags, "--channels")->given && !a.resume) {
+        cli_error("train", "--channels applies to --arch conv only");
+        return EXIT_USAGE;
+    }
 
     // the run folder
     char model_path[4096], state_path[4096], metrics_path[4096], curve_path[4096];
@@ -495,6 +538,7 @@ static int cmd_train(int argc, char **argv) {
         const char *files[] = {model_path, state_path, metrics_path, curve_path};
         for (int i = 0; i < 4; i++) unlink(files[i]);
     }
+    if (exists) remove_stale_temporaries(a.out);
     if (a.resume) {
         if (metrics_truncate(metrics_path, tr.epoch)) {
             cli_error("train", "%s: cannot rewrite: %s", metrics_path, strerror(errno));
@@ -516,8 +560,19 @@ static int cmd_train(int argc, char **argv) {
     install_signals();
     int binarize = strcmp(a.binarize, "dynamic") == 0;
     printf("loss: nats per image (train_loss: the training objective; test_loss: negative ELBO on the test set)\n");
-    printf("model: %s %d-%s-%d, %zu parameters, %d training images, batch %d\n", cfg.ae ? "autoencoder" : "VAE",
-           train.dim, a.hidden, cfg.n_latent, vae_num_params(m), n_train, a.batch);
+    if (cfg.arch == VAE_CONV) {
+        char chans[64] = "", hid[96] = "none";
+        for (int i = 0, len = 0; i < cfg.n_conv; i++)
+            len += snprintf(chans + len, sizeof chans - (size_t)len, i ? ",%d" : "%d", cfg.conv_channels[i]);
+        for (int i = 0, len = 0; i < cfg.n_hidden; i++)
+            len += snprintf(hid + len, sizeof hid - (size_t)len, i ? ",%d" : "%d", cfg.hidden[i]);
+        printf("model: %s conv %dx%dx%d, channels %s, hidden %s, latent %d, %zu parameters, %d training images, "
+               "batch %d\n", cfg.ae ? "autoencoder" : "VAE", cfg.height, cfg.width, cfg.channels, chans, hid,
+               cfg.n_latent, vae_num_params(m), n_train, a.batch);
+    } else {
+        printf("model: %s %d-%s-%d, %zu parameters, %d training images, batch %d\n", cfg.ae ? "autoencoder" : "VAE",
+               train.dim, a.hidden, cfg.n_latent, vae_num_params(m), n_train, a.batch);
+    }
     fflush(stdout);
     if (tr.epoch >= a.epochs) fprintf(stderr, "vae train: the run already has %d epochs (--epochs %d)\n", tr.epoch, a.epochs);
     while (tr.epoch < a.epochs) {
@@ -526,7 +581,7 @@ static int cmd_train(int argc, char **argv) {
         vae_train_opts_default(&opts);
         opts.lr = (float)schedule_lr(&sched, epoch, a.lr);
         opts.adam_eps = (float)a.adam_eps;
-        double t0 = vae_now() - tr.train_seconds; // a resumed epoch keeps its earlier time
+        double t0 = vae_now() - (tr.next_batch > 0 ? tr.train_seconds : 0); // a resumed epoch keeps its earlier time
         progress_state ps = {epoch, a.epochs, isatty(2), a.batch, 4 * tr.next_batch / vae_trainer_batches(&tr), vae_now(),
                              getenv("VAE_BENCH_FIRST_STEP") != NULL};
         st = vae_trainer_run_epoch(&tr, &opts, progress, &ps, &stop_signal);
@@ -566,8 +621,6 @@ static int cmd_train(int argc, char **argv) {
             goto done;
         }
         st = vae_checkpoint_save(m, model_path, &meta);
-        if (!st && (epoch % a.save_every == 0 || epoch == a.epochs || stop_signal))
-            st = vae_train_state_save(&tr, state_path, &meta);
         if (st) {
             cli_error("train", "%s", vae_last_error());
             goto done;
@@ -591,6 +644,16 @@ static int cmd_train(int argc, char **argv) {
         if (fflush(mf) || fsync(fileno(mf)) || fclose(mf)) {
             cli_error("train", "%s: write failed: %s", metrics_path, strerror(errno));
             goto done;
+        }
+        // The training state comes after the epoch's metrics line: a run killed before the state is written
+        // resumes from the previous state and redoes the epoch (--resume drops metrics lines past the state's
+        // epoch), so metrics.jsonl never misses an epoch. (`seconds` thus leaves out this one write.)
+        if (epoch % a.save_every == 0 || epoch == a.epochs || stop_signal) {
+            st = vae_train_state_save(&tr, state_path, &meta);
+            if (st) {
+                cli_error("train", "%s", vae_last_error());
+                goto done;
+            }
         }
         printf("epoch %d/%d  train_loss %.3f  test_loss %.3f (recon %.3f, kl %.3f)", epoch, a.epochs, train_loss, te.loss,
                te.recon, te.kl);
