@@ -40,7 +40,7 @@ vae_status vae_meta_set(vae_meta *meta, const char *key, const char *value) {
 
 /* Keys that belong to the configuration (not handed back as extra metadata). */
 static const char *config_keys[] = {"format", "format_version", "arch", "height", "width", "channels", "hidden",
-                                    "latent", "classes", "likelihood", "activation", "ae", NULL};
+                                    "latent", "classes", "likelihood", "activation", "ae", "conv_channels", NULL};
 
 static int is_config_key(const char *k) {
     for (int i = 0; config_keys[i]; i++)
@@ -51,7 +51,7 @@ static int is_config_key(const char *k) {
 vae_status vae_config_to_meta(const vae_config *c, vae_meta *meta) {
     char buf[256];
     vae_status st = VAE_OK;
-    st = st ? st : vae_meta_set(meta, "arch", "mlp");
+    st = st ? st : vae_meta_set(meta, "arch", c->arch == VAE_CONV ? "conv" : "mlp");
 #define SET_INT(key, v) (snprintf(buf, sizeof buf, "%d", (v)), st = st ? st : vae_meta_set(meta, key, buf))
     SET_INT("height", c->height);
     SET_INT("width", c->width);
@@ -66,6 +66,13 @@ vae_status vae_config_to_meta(const vae_config *c, vae_meta *meta) {
     st = st ? st : vae_meta_set(meta, "hidden", buf);
     st = st ? st : vae_meta_set(meta, "likelihood", c->likelihood == VAE_GAUSSIAN ? "gaussian" : "bernoulli");
     st = st ? st : vae_meta_set(meta, "activation", c->activation == VAE_TANH ? "tanh" : "relu");
+    if (c->arch == VAE_CONV) { // written only for conv, so an MLP's file stays as it was
+        len = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < c->n_conv; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, i ? ",%d" : "%d", c->conv_channels[i]);
+        st = st ? st : vae_meta_set(meta, "conv_channels", buf);
+    }
     return st;
 }
 
@@ -83,8 +90,22 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 vae_status vae_config_from_meta(vae_config *c, const vae_meta *meta, const char *path) {
     memset(c, 0, sizeof *c);
     const char *arch = vae_meta_get(meta, "arch");
-    if (arch && strcmp(arch, "mlp") != 0)
-        return vae_fail(VAE_ERR_FORMAT, "%s: architecture '%s' is not supported by this build", path, arch);
+    if (arch && strcmp(arch, "mlp") != 0 && strcmp(arch, "conv") != 0)
+        return vae_fail(VAE_ERR_FORMAT, "%s: architecture '%s' is not supported by this build (mlp or conv)", path, arch);
+    if (arch && strcmp(arch, "conv") == 0) {
+        c->arch = VAE_CONV;
+        const char *chans = vae_meta_get(meta, "conv_channels");
+        if (!chans) return vae_fail(VAE_ERR_FORMAT, "%s: metadata 'conv_channels' is missing (arch conv)", path);
+        char cbuf[256];
+        snprintf(cbuf, sizeof cbuf, "%s", chans);
+        for (char *save = NULL, *tok = strtok_r(cbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (c->n_conv == VAE_MAX_CONV || !parse_int(tok, 1, 4096, &c->conv_channels[c->n_conv]))
+                return vae_fail(VAE_ERR_FORMAT, "%s: metadata conv_channels='%s' is not a list of up to %d channel counts",
+                                path, chans, VAE_MAX_CONV);
+            c->n_conv++;
+        }
+        if (c->n_conv == 0) return vae_fail(VAE_ERR_FORMAT, "%s: metadata conv_channels is empty", path);
+    }
     struct {
         const char *key;
         int *dst, lo, hi;
@@ -116,7 +137,11 @@ vae_status vae_config_from_meta(vae_config *c, const vae_meta *meta, const char 
     c->likelihood = strcmp(lik, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
     c->activation = strcmp(act, "tanh") == 0 ? VAE_TANH : VAE_RELU;
     vae_status st = vae_config_check(c);
-    if (st) return vae_fail(VAE_ERR_FORMAT, "%s: %s", path, vae_last_error());
+    if (st) {
+        char why[512]; // vae_fail writes the buffer vae_last_error() reads: copy the message first
+        snprintf(why, sizeof why, "%s", vae_last_error());
+        return vae_fail(VAE_ERR_FORMAT, "%s: %s", path, why);
+    }
     return VAE_OK;
 }
 
@@ -143,8 +168,7 @@ vae_status vae_checkpoint_save(const vae_model *m, const char *path, const vae_m
     for (int t = 0; t < m->n_tensors; t++) {
         const vae_tensor_info *ti = &m->tensors[t];
         entries[t] = (st_entry){.name = ti->name, .dtype = ST_F32, .ndim = ti->ndim, .data = m->params + ti->offset};
-        entries[t].shape[0] = ti->shape[0];
-        entries[t].shape[1] = ti->shape[1];
+        for (int d = 0; d < ti->ndim; d++) entries[t].shape[d] = ti->shape[d];
     }
     vae_meta *all = vae_malloc(sizeof *all);
     const char **kv = vae_malloc((2 * VAE_META_MAX + 1) * sizeof *kv);
@@ -228,16 +252,33 @@ static vae_status get_tensor(const st_file *f, const char *path, const char *nam
     return VAE_OK;
 }
 
-/* Read a file, its metadata and configuration, and allocate the model. */
+/* Read a file, its metadata and configuration, and allocate the model. copies: how many arrays of all the
+ * parameters the file holds (1 for a model, 3 for a training state: parameters and both Adam moments).
+ * Before the model is allocated, the configuration in the metadata must fit the data the file holds, so a
+ * lying header (hidden=65536 over a few bytes) is refused as such instead of costing gigabytes
+ * (vae_config_n_params counts the parameters without allocating them). */
 static vae_status open_checkpoint(st_file *f, vae_meta *meta, vae_model **m, const char *path, const char *format,
-                                  int max_batch) {
+                                  int copies, int max_batch) {
     vae_status st = st_read(f, path);
     if (st) return st;
     vae_config cfg;
     st = read_meta(f, meta, path);
     st = st ? st : check_format(meta, format, path);
     st = st ? st : vae_config_from_meta(&cfg, meta, path);
-    st = st ? st : vae_model_alloc(m, &cfg, max_batch);
+    if (!st) {
+        double need = 4.0 * copies * (double)vae_config_n_params(&cfg);
+        if (need > (double)f->data_len)
+            st = vae_fail(VAE_ERR_FORMAT, "%s: the metadata describes a model of %.0f parameters (%.0f bytes of tensor "
+                          "data) but the file holds %zu bytes of data", path, need / (4.0 * copies), need, f->data_len);
+    }
+    if (!st) {
+        st = vae_model_alloc(m, &cfg, max_batch);
+        if (st) {
+            char why[512]; // as above: copy the message before vae_fail overwrites it
+            snprintf(why, sizeof why, "%s", vae_last_error());
+            vae_fail(st, "%s: %s", path, why);
+        }
+    }
     if (st) st_free(f);
     return st;
 }
@@ -248,14 +289,15 @@ vae_status vae_checkpoint_load(vae_model **out, const char *path, int max_batch,
     vae_model *m = NULL;
     vae_meta *meta = vae_calloc(1, sizeof *meta);
     if (!meta) return vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
-    vae_status st = open_checkpoint(&f, meta, &m, path, FORMAT_MODEL, max_batch);
+    vae_status st = open_checkpoint(&f, meta, &m, path, FORMAT_MODEL, 1, max_batch);
     if (st) {
         vae_mem_free(meta);
         return st;
     }
     for (int i = 0; i < m->n_tensors && !st; i++) {
         const vae_tensor_info *ti = &m->tensors[i];
-        int64_t shape[2] = {ti->shape[0], ti->shape[1]};
+        int64_t shape[VAE_MAX_NDIM];
+        for (int d = 0; d < ti->ndim; d++) shape[d] = ti->shape[d];
         const st_tensor *t;
         st = get_tensor(&f, path, ti->name, ST_F32, ti->ndim, shape, &t);
         if (!st) memcpy(m->params + ti->offset, t->data, ti->numel * sizeof(float));
@@ -293,7 +335,7 @@ vae_status vae_load(vae_model **out, const char *path, int max_batch) {
 vae_status vae_train_state_load(vae_train_state *s, const char *path, int max_batch) {
     memset(s, 0, sizeof *s);
     st_file f;
-    vae_status st = open_checkpoint(&f, &s->meta, &s->model, path, FORMAT_STATE, max_batch);
+    vae_status st = open_checkpoint(&f, &s->meta, &s->model, path, FORMAT_STATE, 3, max_batch);
     if (st) return st;
     vae_model *m = s->model;
     const st_tensor *tp, *tm, *tv, *tc, *ts, *tr, *to;
