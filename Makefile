@@ -87,6 +87,7 @@ test: data
 	@scripts/run-tests $(BUILD)
 	$(MAKE) BUILD=build-debug CFLAGS="$(DEBUG_CFLAGS)" all $(TEST_BIN:$(BUILD)/%=build-debug/%)
 	@ASAN_OPTIONS=detect_leaks=1 scripts/run-tests build-debug --unit-only
+	@FUZZ_SECONDS=3 scripts/fuzz
 
 unit: all $(TEST_BIN)
 	@scripts/run-tests $(BUILD) --unit-only
@@ -101,6 +102,12 @@ demo: data
 bench: data
 	$(MAKE) all $(BENCH_BIN)
 	bench/run
+
+# Each libFuzzer target of tests/fuzz/ (IDX, safetensors, flags) for FUZZ_SECONDS with ASan + UBSan, built with
+# clang into build-fuzz/ (scripts/fuzz says how; `make test` runs 3 seconds each).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 clean:
 	rm -rf build build-debug

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -634,6 +635,18 @@ static int sync_dir(const char *dir) {
     return rc;
 }
 
+/* Test-only hook: with VAE_TEST_PAUSE_IN_WRITE=SECONDS in the environment, st_write sleeps that long between
+ * writing (and syncing) the temporary file and renaming it over path, so tests/test_crash.sh and
+ * tests/test_signals.sh can kill the process inside a checkpoint write. Unset or empty: no effect. */
+static void test_pause_in_write(void) {
+    const char *s = getenv("VAE_TEST_PAUSE_IN_WRITE");
+    double sec = s && *s ? strtod(s, NULL) : 0.0;
+    if (!(sec > 0 && sec < 3600)) return;
+    struct timespec ts = {(time_t)sec, (long)((sec - (double)(time_t)sec) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 vae_status st_write(const char *path, const st_entry *entries, int n, const char *const *meta_kv) {
     size_t total;
     int e = 0;  /* errno of the failed step */
@@ -689,6 +702,7 @@ vae_status st_write(const char *path, const st_entry *entries, int n, const char
         goto fail;
     }
     fp = NULL;
+    test_pause_in_write();
     step = "cannot rename the temporary file over it";
     if (rename(tmp, path) != 0) goto fail;
     cJSON_free(json);

@@ -43,6 +43,10 @@ static int flag_set(const char *cmd, flag_spec *f, const char *text) {
     case FLAG_INT: {
         errno = 0;
         long long v = strtoll(text, &end, 10);
+        if (errno == ERANGE && end != text && !*end) { // digits only, but beyond long long
+            cli_error(cmd, "%s: %s is out of range %.0f..%.0f", f->name, text, f->lo, f->hi);
+            return -1;
+        }
         if (errno || end == text || *end) {
             cli_error(cmd, "%s: '%s' is not an integer", f->name, text);
             return -1;
@@ -57,6 +61,10 @@ static int flag_set(const char *cmd, flag_spec *f, const char *text) {
     case FLAG_DOUBLE: {
         errno = 0;
         double v = strtod(text, &end);
+        if (errno == ERANGE && end != text && !*end) { // 1e400 or 1e-400: a number, but not a double
+            cli_error(cmd, "%s: %s is out of range %g..%g", f->name, text, f->lo, f->hi);
+            return -1;
+        }
         if (errno || end == text || *end || !isfinite(v)) {
             cli_error(cmd, "%s: '%s' is not a number", f->name, text);
             return -1;
