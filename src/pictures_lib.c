@@ -146,9 +146,8 @@ vae_status vae_class_mean(const float *mu, const uint8_t *labels, int n, int Z, 
 /* ---------------------------------------------------------------- with a model */
 
 vae_status vae_encode_many(vae_model *m, const float *x, const int *labels, int n, float *mu) {
-    int B = vae_max_batch(m), D, Z = vae_get_config(m)->n_latent;
     const vae_config *c = vae_get_config(m);
-    D = c->height * c->width * c->channels;
+    int B = vae_max_batch(m), Z = c->n_latent, D = c->height * c->width * c->channels;
     for (int s = 0; s < n; s += B) {
         int k = n - s < B ? n - s : B;
         vae_status st = vae_encode(m, x + (size_t)s * D, labels ? labels + s : NULL, k, mu + (size_t)s * Z, NULL);
@@ -158,9 +157,8 @@ vae_status vae_encode_many(vae_model *m, const float *x, const int *labels, int 
 }
 
 vae_status vae_decode_many(vae_model *m, const float *z, const int *labels, int n, float *out) {
-    int B = vae_max_batch(m), Z = vae_get_config(m)->n_latent;
     const vae_config *c = vae_get_config(m);
-    int D = c->height * c->width * c->channels;
+    int B = vae_max_batch(m), Z = c->n_latent, D = c->height * c->width * c->channels;
     for (int s = 0; s < n; s += B) {
         int k = n - s < B ? n - s : B;
         vae_status st = vae_decode(m, z + (size_t)s * Z, labels ? labels + s : NULL, k, out + (size_t)s * D);

@@ -142,6 +142,7 @@ for cmd in sample manifold; do
     bad "$cmd: --label on an unconditional model" "--label" "$cmd" --model "$M" --out "$O" --label 1
     bad "$cmd: --label out of range" "--label" "$cmd" --model "$CM" --out "$O" --label 8
     bad "$cmd: output folder missing" "--out" "$cmd" --model "$M" --out "$T/no/such/folder/x.png"
+    bad "$cmd: --out is a folder" "--out" "$cmd" --model "$M" --out "$T"
     bad "$cmd: unknown flag" "--bogus" "$cmd" --model "$M" --out "$O" --bogus 1
     bad "$cmd: --model missing" "--model" "$cmd" --out "$O"
 done

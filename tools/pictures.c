@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -36,6 +37,11 @@ static int check_out(const char *cmd, const char *path) {
     }
     if (access(dir, W_OK | X_OK) != 0) {
         cli_error(cmd, "--out %s: cannot write into folder %s: %s", path, dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        cli_error(cmd, "--out %s is a folder: give a file name such as %s/picture.png", path, path);
         return EXIT_USAGE;
     }
     return EXIT_OK;
