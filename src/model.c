@@ -337,6 +337,9 @@ static void concat_onehot(float *dst, const float *src, const int *labels, int n
     }
 }
 
+/* The dense layers' activation for matmul_forward_act (bias and activation in one pass). */
+static act_kind dense_act(const vae_model *m) { return m->cfg.activation == VAE_TANH ? ACT_TANH : ACT_RELU; }
+
 static void activation_forward(const vae_model *m, float *y, size_t N) {
     if (m->cfg.activation == VAE_TANH) tanh_forward(y, N);
     else relu_forward(y, N);
@@ -365,8 +368,8 @@ static void encoder_forward(vae_model *m, const float *x, const int *labels, int
     }
     for (int l = 0; l < m->n_enc; l++) {
         const vae_dense *d = &m->enc[l];
-        matmul_forward(m->enc_out[l], inp, P(m, d->weight), P(m, d->bias), n, d->C, d->OC);
-        if (l < m->n_enc - 1) activation_forward(m, m->enc_out[l], (size_t)n * d->OC);
+        matmul_forward_act(m->enc_out[l], inp, P(m, d->weight), P(m, d->bias), n, d->C, d->OC,
+                           l < m->n_enc - 1 ? dense_act(m) : ACT_NONE);
         inp = m->enc_out[l];
     }
     float *head = m->enc_out[m->n_enc - 1];
@@ -377,8 +380,8 @@ void vae_decoder_forward(vae_model *m, int n) {
     const float *inp = m->zin;
     for (int l = 0; l < m->n_dec; l++) {
         const vae_dense *d = &m->dec[l];
-        matmul_forward(m->dec_out[l], inp, P(m, d->weight), P(m, d->bias), n, d->C, d->OC);
-        if (l < m->n_dec - 1 || m->n_conv) activation_forward(m, m->dec_out[l], (size_t)n * d->OC);
+        matmul_forward_act(m->dec_out[l], inp, P(m, d->weight), P(m, d->bias), n, d->C, d->OC,
+                           l < m->n_dec - 1 || m->n_conv ? dense_act(m) : ACT_NONE);
         inp = m->dec_out[l];
     }
     for (int l = 0; l < m->n_conv; l++) { // conv: feature map (n, F) -> image (n, H, W, C)
@@ -535,7 +538,7 @@ vae_status vae_train_step(vae_model *m, const float *x, const int *labels, int n
     }
     if (!isfinite(loss))
         return vae_fail(VAE_ERR_NAN, "step %ld: the loss is %g (reconstruction %g, KL %g)", m->step + 1, loss, recon, kl);
-    memset(m->grads, 0, m->n_params * sizeof(float));
+    zero_floats(m->grads, m->n_params);
     vae_backward(m, x, n, o->kl_weight);
     if (!all_finite(m->grads, m->n_params))
         return vae_fail(VAE_ERR_NAN, "step %ld: the gradient of %s is not finite", m->step + 1, nonfinite_tensor(m));
