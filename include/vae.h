@@ -122,12 +122,18 @@ typedef struct {
     float beta2;       /* 0.999 */
     float adam_eps;    /* 1e-8 */
     float kl_weight;   /* beta of beta-VAE times the warm-up factor (1) */
+    int iwae_k;        /* 0: the ELBO with the closed-form KL (default); S >= 1: the importance-weighted bound
+                          of Burda et al. (2015) with S samples per image, -log (1/S) sum_s w_s with
+                          log w_s = log p(x|z_s) + kl_weight * (log p(z_s) - log q(z_s|x)); S = 1 is the ELBO
+                          with a one-sample KL estimate. Needs B * S <= max_batch rows. */
 } vae_train_opts;
 
 /** Fill opts with the defaults listed above. */
 void vae_train_opts_default(vae_train_opts *opts);
 
-/** Per-image losses in nats, averaged over a batch: loss = recon + kl_weight * kl. */
+/** Per-image losses in nats, averaged over a batch: loss = recon + kl_weight * kl. With opts.iwae_k = S > 0,
+ *  loss is the importance-weighted bound's -log (1/S) sum_s w_s, and recon and kl are the means over all
+ *  S samples of -log p(x|z_s) and log q(z_s|x) - log p(z_s) (so loss <= recon + kl_weight * kl). */
 typedef struct {
     double loss;   /* the objective that was minimised */
     double recon;  /* reconstruction negative log-likelihood */
@@ -138,7 +144,7 @@ typedef struct {
  * One Adam step on a batch.
  * @param x       (B, D) inputs; grey values in [0, 1] for Bernoulli models
  * @param labels  (B) class labels in [0, K) for conditional models, else NULL
- * @param n       B, 1 <= n <= max_batch
+ * @param n       B, 1 <= n <= max_batch (n * S <= max_batch with opts->iwae_k = S > 0)
  * @param rng     source of the reparameterization noise eps
  * @param out     receives the batch's mean losses (may be NULL)
  * @return VAE_ERR_NAN (parameters untouched) when the loss or a gradient is not finite

@@ -1,6 +1,7 @@
 /* iwae.c: importance-weighted log-likelihood estimates (see iwae.h). Per image: encode once, draw k
  * samples z = mu + sigma * eps in chunks, decode each chunk as one batch, and fold log w into a running
- * log-sum-exp (running maximum and scaled sum), so any k works in bounded memory. */
+ * log-sum-exp (running maximum and scaled sum), so any k works in bounded memory. Then the training step
+ * on the same bound (vae train --iwae-k): a batch's n*k samples decoded at once, one backward pass. */
 #include "iwae.h"
 
 #include <math.h>
@@ -9,6 +10,7 @@
 #include "common.h"
 #include "layers.h"
 #include "model.h"
+#include "ops.h"
 
 #define LOG_2PI 1.8378770664093453
 
@@ -34,7 +36,7 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
     memcpy(head, m->enc_out[m->n_enc - 1], (size_t)n * 2 * Z * sizeof(float)); // [mu | logvar] rows, clamped
     float *logw = m->recon; // (max_batch) scratch: per-sample log p(x|z) then log w
     float *lpz = m->kl;     // (max_batch) scratch: log p(z) - log q(z|x)
-    const float *out = m->dec_out[m->n_dec - 1];
+    const float *out = m->out; // the decoder's output: dec_out[n_dec-1] is dec.proj's feature map in a conv model
     for (int i = 0; i < n; i++) {
         const float *mu = head + (size_t)i * 2 * Z, *lv = mu + Z;
         double run_max = -INFINITY, run_sum = 0.0, lq0 = 0.0;
@@ -82,5 +84,139 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
     }
     vae_mem_free(head);
     vae_mem_free(sigma);
+    return VAE_OK;
+}
+
+/* The training step (iwae.h). Shapes: n images, k samples each, R = n*k rows in sample order (image i's
+ * samples in rows i*k .. i*k+k-1); Z latent, C classes (one-hot appended to each decoder row), D pixels.
+ * Per row r of image i, with eps fixed:
+ *   log q(z|x) = -0.5 sum_j (eps_j^2 + logvar_ij + log 2 pi)   (z - mu = sigma * eps, so no z in it)
+ *   log p(z)   = -0.5 sum_j (z_j^2 + log 2 pi)
+ * so the gradient of -log w_r = nll_r + kl_weight * (log q - log p) reaches z through the decoder and through
+ * kl_weight * z, and logvar directly through -0.5 * kl_weight (the entropy term); mu and logvar also get
+ * the z path, dmu = dz and dlogvar = dz * eps * sigma / 2 (reparam_backward's rule), summed over the
+ * image's samples. The weights scale each row's gradient before the decoder's backward pass. */
+vae_status vae_train_step_iwae(vae_model *m, const float *x, const int *labels, int n, int k,
+                               const vae_train_opts *o, vae_rng *rng, vae_losses *out) {
+    if (m->cfg.ae) return vae_fail(VAE_ERR_ARG, "the importance-weighted bound needs a VAE; this model is an autoencoder");
+    if (k < 1) return vae_fail(VAE_ERR_ARG, "iwae k = %d samples: at least 1 needed", k);
+    if (n < 1 || (long long)n * k > m->max_batch)
+        return vae_fail(VAE_ERR_ARG, "batch of %d images times k = %d samples: %lld rows, the model holds 1..%d", n, k,
+                        (long long)n * k, m->max_batch);
+    int Z = m->Z, C = m->K, D = m->D, R = n * k, zs = Z + C;
+    if (C > 0) {
+        if (!labels) return vae_fail(VAE_ERR_ARG, "conditional model: labels are required");
+        for (int b = 0; b < n; b++)
+            if (labels[b] < 0 || labels[b] >= C)
+                return vae_fail(VAE_ERR_ARG, "label %d out of range 0..%d", labels[b], C - 1);
+    }
+    float kw = o->kl_weight;
+    const float *head = m->enc_out[m->n_enc - 1]; // (n, 2Z) [mu | logvar]
+    vae_encoder_forward(m, x, labels, n);
+
+    // z: the k rows of image i share its mu and logvar (row stride 0)
+    vae_rng_normals(rng, m->eps, (size_t)R * Z);
+    for (int i = 0; i < n; i++) {
+        const float *mu = head + (size_t)i * 2 * Z;
+        reparam_forward(m->zin + (size_t)i * k * zs, mu, mu + Z, m->eps + (size_t)i * k * Z, k, Z, 0, zs);
+    }
+    if (C > 0)
+        for (int r = 0; r < R; r++) {
+            float *oh = m->zin + (size_t)r * zs + Z;
+            memset(oh, 0, (size_t)C * sizeof(float));
+            oh[labels[r / k]] = 1.0f;
+        }
+    // per row: log q(z|x) - log p(z) (the one-sample KL estimate; the log 2 pi terms cancel)
+    float *nll = m->recon, *klr = m->kl; // (R) each
+    for (int r = 0; r < R; r++) {
+        const float *lv = head + (size_t)(r / k) * 2 * Z + Z, *z = m->zin + (size_t)r * zs, *e = m->eps + (size_t)r * Z;
+        double acc = 0.0;
+        for (int j = 0; j < Z; j++) acc += (double)z[j] * z[j] - (double)e[j] * e[j] - lv[j];
+        klr[r] = (float)(0.5 * acc);
+    }
+
+    // decode all samples as one batch; -log p(x|z) per row (Bernoulli: with its unscaled logit gradient)
+    vae_decoder_forward(m, R);
+    float dec_logvar = m->logvar_tensor >= 0 ? m->params[m->tensors[m->logvar_tensor].offset] : 0.0f;
+    if (m->cfg.likelihood == VAE_GAUSSIAN)
+        for (int i = 0; i < n; i++)
+            gaussian_nll_forward_strided(nll + (size_t)i * k, m->out + (size_t)i * k * D, x + (size_t)i * D, 0,
+                                         dec_logvar, k, D);
+    else
+        bernoulli_nll_forward_backward_rep(nll, m->grad_a, m->out, x, R, k, D);
+
+    // per image: log-mean-exp of log w, and the row scales wt / n (written over nll, which is then done)
+    double loss = 0.0, recon = 0.0, kl = 0.0;
+    for (int i = 0; i < n; i++) {
+        float *nl = nll + (size_t)i * k;
+        const float *kr = klr + (size_t)i * k;
+        double mx = -INFINITY, sum = 0.0;
+        for (int s = 0; s < k; s++) {
+            double lw = -(double)nl[s] - (double)kw * kr[s];
+            recon += nl[s];
+            kl += kr[s];
+            if (lw > mx) mx = lw;
+        }
+        for (int s = 0; s < k; s++) {
+            double w = exp(-(double)nl[s] - (double)kw * kr[s] - mx);
+            nl[s] = (float)w;
+            sum += w;
+        }
+        for (int s = 0; s < k; s++) nl[s] = (float)(nl[s] / sum / n);
+        loss += -(mx + log(sum) - log((double)k));
+    }
+    loss /= n;
+    recon /= R;
+    kl /= R;
+    if (out) {
+        out->loss = loss;
+        out->recon = recon;
+        out->kl = kl;
+    }
+    if (!isfinite(loss))
+        return vae_fail(VAE_ERR_NAN, "step %ld: the importance-weighted loss (k = %d) is %g (reconstruction %g, KL "
+                        "estimate %g)", m->step + 1, k, loss, recon, kl);
+    const float *scale = nll; // (R) wt / n
+
+    // backward: reconstruction -> decoder output, each row times its scale
+    zero_floats(m->grads, m->n_params);
+    if (m->cfg.likelihood == VAE_GAUSSIAN) {
+        gaussian_nll_backward_rep(m->grad_a, m->grads + m->tensors[m->logvar_tensor].offset, m->out, x, dec_logvar, R,
+                                  k, D, scale);
+    } else {
+        float *da = m->grad_a;
+        #pragma omp parallel for schedule(static) if ((size_t)R * D > 32768)
+        for (int r = 0; r < R; r++) {
+            float s = scale[r], *row = da + (size_t)r * D;
+            for (int d = 0; d < D; d++) row[d] *= s;
+        }
+    }
+    const float *dz = vae_decoder_backward(m, R); // (R, Z+C)
+
+    // -> z (decoder path + kl_weight * z from -log p(z)) -> [mu | logvar] of each image, summed over its samples
+    for (int i = 0; i < n; i++) {
+        const float *lv = head + (size_t)i * 2 * Z + Z;
+        float *dmu = m->dhead + (size_t)i * 2 * Z, *dlv = dmu + Z;
+        memset(dmu, 0, (size_t)2 * Z * sizeof(float));
+        double wsum = 0.0;
+        for (int s = 0; s < k; s++) {
+            size_t r = (size_t)i * k + s;
+            const float *g = dz + r * zs, *z = m->zin + r * zs, *e = m->eps + r * Z;
+            float sk = scale[r] * kw;
+            for (int j = 0; j < Z; j++) {
+                float gz = g[j] + sk * z[j];
+                dmu[j] += gz;
+                dlv[j] += gz * e[j];
+            }
+            wsum += scale[r];
+        }
+        // log q's direct -0.5 per logvar, weighted by the image's scales (sum wt / n = 1/n)
+        float dq = (float)(-0.5 * kw * wsum);
+        for (int j = 0; j < Z; j++) dlv[j] = dlv[j] * 0.5f * expf(0.5f * lv[j]) + dq;
+    }
+    vae_encoder_backward(m, x, n);
+    if (!all_finite(m->grads, m->n_params))
+        return vae_fail(VAE_ERR_NAN, "step %ld: the gradient of %s is not finite", m->step + 1, vae_nonfinite_tensor(m));
+    vae_adam_step(m, o->lr, o->beta1, o->beta2, o->adam_eps);
     return VAE_OK;
 }

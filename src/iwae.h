@@ -1,6 +1,6 @@
 /* iwae.h: the importance-weighted estimate of log p(x) (Burda, Grosse and Salakhutdinov, 2015):
  *   log p(x) ~ log (1/k) sum_k exp(log p(x|z_k) + log p(z_k) - log q(z_k|x)),  z_k ~ q(z|x),
- * a lower bound that tightens as k grows (k = 1 is the ELBO). */
+ * a lower bound that tightens as k grows (k = 1 is the ELBO), and the training step that maximises it. */
 #ifndef VAE_IWAE_H
 #define VAE_IWAE_H
 
@@ -12,5 +12,20 @@
  * x (n, D), labels (n) or NULL; n <= max_batch. Not for autoencoders (VAE_ERR_ARG).
  */
 vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, int k, vae_rng *rng, float *nll);
+
+/**
+ * One Adam step on the importance-weighted bound with k samples per image (vae_train_step calls it when
+ * opts->iwae_k > 0; k is taken from the argument):
+ *   loss = mean_i -log (1/k) sum_s w_is,  log w_is = log p(x_i|z_is) + kl_weight * (log p(z_is) - log q(z_is|x_i)),
+ *   z_is = mu_i + exp(logvar_i / 2) * eps_is, eps (n*k, Z) drawn from rng, sample s of image i in row i*k + s.
+ * Its gradient is sum_s wt_is grad(-log w_is) / n with the normalised weights wt_is = w_is / sum_s' w_is'
+ * held constant. The encoder runs once on the n images; the n*k samples go through the decoder as one batch,
+ * so n * k <= max_batch. out->recon, out->kl: means over the n*k samples of -log p(x|z) and log q - log p.
+ * Leaves scratch (not per-image losses) in m->recon and m->kl.
+ * @return VAE_ERR_ARG for an autoencoder or a batch too large; VAE_ERR_NAN (parameters untouched) when the
+ *         loss or a gradient is not finite
+ */
+vae_status vae_train_step_iwae(vae_model *m, const float *x, const int *labels, int n, int k,
+                               const vae_train_opts *opts, vae_rng *rng, vae_losses *out);
 
 #endif /* VAE_IWAE_H */

@@ -39,7 +39,8 @@ static inline float exp_nonpos(float x) {
     float r = (x - k * 0.693145752f) - k * 1.42860677e-6f;    // x - k ln 2 in two parts, |r| <= ln2 / 2
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666672e-1f + r * (4.16666679e-2f + r * (8.33333377e-3f +
                                                                                            r * 1.38888892e-3f)))));
-    union { float f; int32_t i; } scale = {.i = ((int32_t)k + 127) << 23};
+    float kk = k == k ? k : 0.0f;                             // NaN stays in p; converting it to int is UB
+    union { float f; int32_t i; } scale = {.i = ((int32_t)kk + 127) << 23};
     return tiny ? 0.0f : p * scale.f;
 }
 
@@ -127,6 +128,13 @@ void bernoulli_nll_forward_backward(float *nll, float *dlogits, const float *log
         nll[b] = bernoulli_row(dlogits + (size_t)b * D, logits + (size_t)b * D, x + (size_t)b * D, D, scale, 1);
 }
 
+void bernoulli_nll_forward_backward_rep(float *nll, float *dlogits, const float *logits, const float *x, int B,
+                                        int rep, int D) {
+    #pragma omp parallel for schedule(static) if ((size_t)B * D > 32768)
+    for (int b = 0; b < B; b++)
+        nll[b] = bernoulli_row(dlogits + (size_t)b * D, logits + (size_t)b * D, x + (size_t)(b / rep) * D, D, 1.0f, 1);
+}
+
 void gaussian_nll_forward(float *nll, const float *mean, const float *x, float logvar, int B, int D) {
     gaussian_nll_forward_strided(nll, mean, x, D, logvar, B, D);
 }
@@ -160,6 +168,25 @@ void gaussian_nll_backward(float *dmean, float *dlogvar, const float *mean, cons
         dlv += 0.5 * ((double)D - (double)sq * inv_var);
     }
     *dlogvar += scale * (float)dlv;
+}
+
+void gaussian_nll_backward_rep(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
+                               int rep, int D, const float *row_scale) {
+    float inv_var = expf(-logvar);
+    double dlv = 0.0;
+    #pragma omp parallel for schedule(static) reduction(+ : dlv)
+    for (int b = 0; b < B; b++) {
+        const float *a = mean + (size_t)b * D, *t = x + (size_t)(b / rep) * D;
+        float *da = dmean + (size_t)b * D, s = row_scale[b];
+        float sq = 0.0f;
+        for (int d = 0; d < D; d++) {
+            float e = a[d] - t[d];
+            da[d] = s * e * inv_var;
+            sq += e * e;
+        }
+        dlv += (double)s * 0.5 * ((double)D - (double)sq * inv_var);
+    }
+    *dlogvar += (float)dlv;
 }
 
 void kl_forward(float *kl, const float *mu, const float *logvar, int B, int Z, int stride) {

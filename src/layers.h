@@ -30,6 +30,11 @@ void bernoulli_nll_backward(float *dlogits, const float *logits, const float *x,
 /* Both in one pass over the logits (the training step's path). */
 void bernoulli_nll_forward_backward(float *nll, float *dlogits, const float *logits, const float *x, int B, int D,
                                     float scale);
+/* The same for the importance-weighted bound's rep decodings of each image: row b of logits (B rows) against
+ * row b / rep of x, with scale 1 (dlogits = sigmoid(a) - x; the caller weighs the rows once it knows the
+ * weights). */
+void bernoulli_nll_forward_backward_rep(float *nll, float *dlogits, const float *logits, const float *x, int B,
+                                        int rep, int D);
 /* The scalar functions behind them: softplus(a) = log(1 + e^a) and sigmoid(a), vectorisable. */
 float vae_softplus(float a);
 float vae_sigmoid(float a);
@@ -42,6 +47,10 @@ void gaussian_nll_forward_strided(float *nll, const float *mean, const float *x,
 /* dmean = scale * (a - x) exp(-s);  dlogvar += scale * sum 0.5 * (1 - (x - a)^2 exp(-s)) */
 void gaussian_nll_backward(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
                            int D, float scale);
+/* The same with row b of mean against row b / rep of x and its own scale row_scale[b] (the importance
+ * weights of the IWAE objective). */
+void gaussian_nll_backward_rep(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
+                               int rep, int D, const float *row_scale);
 
 /* KL(N(mu, exp(lv)) || N(0, I)) per image: kl[b] = 0.5 * sum_z (mu^2 + exp(lv) - lv - 1).
  * mu and logvar are read with row stride `stride` (they sit side by side in the head's output). */

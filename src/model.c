@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "iwae.h"
 #include "layers.h"
 #include "ops.h"
 
@@ -30,6 +31,7 @@ void vae_train_opts_default(vae_train_opts *o) {
     o->beta2 = 0.999f;
     o->adam_eps = 1e-8f;
     o->kl_weight = 1.0f;
+    o->iwae_k = 0;
 }
 
 /* Limits keep every size product far below overflow: D <= 2^24, widths <= 2^16. */
@@ -354,7 +356,7 @@ static void activation_backward(const vae_model *m, float *dx, const float *y, s
 #define G(m, idx) ((m)->grads + (m)->tensors[idx].offset)
 
 /* encoder: x (n, D) [+ labels] -> head (n, 2Z) with logvar clamped */
-static void encoder_forward(vae_model *m, const float *x, const int *labels, int n) {
+void vae_encoder_forward(vae_model *m, const float *x, const int *labels, int n) {
     const float *inp = x;
     for (int l = 0; l < m->n_conv; l++) { // conv: x (n, H, W, C) -> feature map (n, F)
         const vae_conv *c = &m->conv[l];
@@ -399,7 +401,7 @@ static vae_status forward(vae_model *m, const float *x, const int *labels, int n
     vae_status st = check_call(m, n, labels);
     if (st) return st;
     int Z = m->Z, K = m->K;
-    encoder_forward(m, x, labels, n);
+    vae_encoder_forward(m, x, labels, n);
     const float *head = m->enc_out[m->n_enc - 1];
     const float *mu = head, *logvar = head + Z;
 
@@ -437,21 +439,8 @@ vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, v
     return forward(m, x, labels, n, rng, 0);
 }
 
-void vae_backward(vae_model *m, const float *x, int n, float kl_weight) {
-    int Z = m->Z, K = m->K;
-    float scale = 1.0f / (float)n; // the loss is the batch mean
-    const float *head = m->enc_out[m->n_enc - 1];
-    const float *mu = head, *logvar = head + Z;
-
-    // loss -> decoder output
+float *vae_decoder_backward(vae_model *m, int n) {
     float *dout = m->grad_a, *dinp = m->grad_b;
-    const float *out = m->out;
-    if (m->cfg.likelihood == VAE_GAUSSIAN)
-        gaussian_nll_backward(dout, G(m, m->logvar_tensor), out, x, P(m, m->logvar_tensor)[0], n, m->D, scale);
-    else if (!m->dout_ready)
-        bernoulli_nll_backward(dout, out, x, n, m->D, scale);
-    m->dout_ready = 0;
-
     // conv: the transposed convolutions, last first; each one's input passed through the activation
     // (the first one's input is the last dense layer's output, which has one in a conv model)
     for (int l = m->n_conv - 1; l >= 0; l--) {
@@ -475,16 +464,17 @@ void vae_backward(vae_model *m, const float *x, int n, float kl_weight) {
         dout = dinp;
         dinp = t;
     }
-    // dout now holds dzin (n, Z+K): through the reparameterization and the KL into dhead = [dmu | dlogvar]
-    float *dmu = m->dhead, *dlogvar = m->dhead + Z;
-    reparam_backward(dmu, dlogvar, dout, logvar, m->eps, n, Z, 2 * Z, Z + K);
-    if (!m->cfg.ae) kl_backward(dmu, dlogvar, mu, logvar, n, Z, 2 * Z, kl_weight * scale);
-    clamp_backward(dlogvar, logvar, n, Z, 2 * Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
+    return dout; // dzin (n, Z+K)
+}
+
+void vae_encoder_backward(vae_model *m, const float *x, int n) {
+    int Z = m->Z, K = m->K;
+    const float *logvar = m->enc_out[m->n_enc - 1] + Z;
+    clamp_backward(m->dhead + Z, logvar, n, Z, 2 * Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
 
     // encoder, head first; the first layer needs no input gradient (but in a conv model, the first dense
     // layer's input is the feature map, whose gradient the convolutions need)
-    dout = m->dhead;
-    dinp = m->grad_a;
+    float *dout = m->dhead, *dinp = m->grad_a;
     for (int l = m->n_enc - 1; l >= 0; l--) {
         const vae_dense *d = &m->enc[l];
         const float *inp = l > 0 ? m->enc_out[l - 1] : (K > 0 ? m->xin : (m->n_conv ? m->conv_out[m->n_conv - 1] : x));
@@ -512,8 +502,30 @@ void vae_backward(vae_model *m, const float *x, int n, float kl_weight) {
     }
 }
 
+void vae_backward(vae_model *m, const float *x, int n, float kl_weight) {
+    int Z = m->Z, K = m->K;
+    float scale = 1.0f / (float)n; // the loss is the batch mean
+    const float *head = m->enc_out[m->n_enc - 1];
+    const float *mu = head, *logvar = head + Z;
+
+    // loss -> decoder output (into grad_a, where vae_decoder_backward reads it)
+    const float *out = m->out;
+    if (m->cfg.likelihood == VAE_GAUSSIAN)
+        gaussian_nll_backward(m->grad_a, G(m, m->logvar_tensor), out, x, P(m, m->logvar_tensor)[0], n, m->D, scale);
+    else if (!m->dout_ready)
+        bernoulli_nll_backward(m->grad_a, out, x, n, m->D, scale);
+    m->dout_ready = 0;
+
+    float *dzin = vae_decoder_backward(m, n);
+    // dzin (n, Z+K): through the reparameterization and the KL into dhead = [dmu | dlogvar]
+    float *dmu = m->dhead, *dlogvar = m->dhead + Z;
+    reparam_backward(dmu, dlogvar, dzin, logvar, m->eps, n, Z, 2 * Z, Z + K);
+    if (!m->cfg.ae) kl_backward(dmu, dlogvar, mu, logvar, n, Z, 2 * Z, kl_weight * scale);
+    vae_encoder_backward(m, x, n);
+}
+
 /* Name the first tensor whose gradient is not finite (for the NaN guard's message). */
-static const char *nonfinite_tensor(const vae_model *m) {
+const char *vae_nonfinite_tensor(const vae_model *m) {
     for (int t = 0; t < m->n_tensors; t++)
         if (!all_finite(m->grads + m->tensors[t].offset, m->tensors[t].numel)) return m->tensors[t].name;
     return NULL;
@@ -521,6 +533,7 @@ static const char *nonfinite_tensor(const vae_model *m) {
 
 vae_status vae_train_step(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
                           vae_rng *rng, vae_losses *out) {
+    if (o->iwae_k > 0) return vae_train_step_iwae(m, x, labels, n, o->iwae_k, o, rng, out);
     vae_status st = forward(m, x, labels, n, rng, 1);
     if (st) return st;
     double recon = 0.0, kl = 0.0;
@@ -541,7 +554,7 @@ vae_status vae_train_step(vae_model *m, const float *x, const int *labels, int n
     zero_floats(m->grads, m->n_params);
     vae_backward(m, x, n, o->kl_weight);
     if (!all_finite(m->grads, m->n_params))
-        return vae_fail(VAE_ERR_NAN, "step %ld: the gradient of %s is not finite", m->step + 1, nonfinite_tensor(m));
+        return vae_fail(VAE_ERR_NAN, "step %ld: the gradient of %s is not finite", m->step + 1, vae_nonfinite_tensor(m));
     vae_adam_step(m, o->lr, o->beta1, o->beta2, o->adam_eps);
     return VAE_OK;
 }
@@ -561,7 +574,7 @@ vae_status vae_eval_batch(vae_model *m, const float *x, const int *labels, int n
 vae_status vae_encode(vae_model *m, const float *x, const int *labels, int n, float *mu, float *logvar) {
     vae_status st = check_call(m, n, labels);
     if (st) return st;
-    encoder_forward(m, x, labels, n);
+    vae_encoder_forward(m, x, labels, n);
     const float *head = m->enc_out[m->n_enc - 1];
     for (int b = 0; b < n; b++) {
         memcpy(mu + (size_t)b * m->Z, head + (size_t)b * 2 * m->Z, (size_t)m->Z * sizeof(float));

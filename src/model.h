@@ -114,6 +114,25 @@ void vae_backward(vae_model *m, const float *x, int n, float kl_weight);
 /** Run the decoder on m->zin (n rows, labels already in place); the output is m->out. */
 void vae_decoder_forward(vae_model *m, int n);
 
+/* The pieces of the forward and backward passes, for objectives built from them (iwae.c's training step). */
+
+/** Encoder: x (n, D) [+ onehot(labels)] -> head m->enc_out[n_enc-1] (n, 2Z) = [mu | logvar], logvar clamped.
+ *  n is not checked against max_batch here. */
+void vae_encoder_forward(vae_model *m, const float *x, const int *labels, int n);
+
+/** Decoder backward: m->grad_a holds d loss / d m->out (n, D) (the last vae_decoder_forward's rows);
+ *  accumulates the decoder's parameter gradients and returns the buffer (grad_a or grad_b) holding
+ *  d loss / d m->zin (n, Z+K). */
+float *vae_decoder_backward(vae_model *m, int n);
+
+/** Encoder backward: m->dhead holds d loss / d [mu | logvar] (n, 2Z); passes it through the logvar clamp
+ *  (in place) and the encoder of the last vae_encoder_forward on x, accumulating parameter gradients.
+ *  Uses grad_a and grad_b as scratch. */
+void vae_encoder_backward(vae_model *m, const float *x, int n);
+
+/** @return the name of the first tensor whose gradient is not finite, or NULL (the NaN guard's message). */
+const char *vae_nonfinite_tensor(const vae_model *m);
+
 /** One Adam step over the flat buffer (PyTorch's formula, bias-corrected). */
 void vae_adam_step(vae_model *m, float lr, float beta1, float beta2, float eps);
 

@@ -42,7 +42,7 @@ static void install_signals(void) {
 
 typedef struct {
     const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels;
-    int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force;
+    int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force, iwae_k;
     double lr, adam_eps, beta;
 } train_args;
 
@@ -81,6 +81,9 @@ static double schedule_lr(const lr_schedule *s, int epoch /* 1-based */, double 
     }
     return s->lr[s->n - 1];
 }
+
+/* --iwae-k: the most rows (batch times samples) one training step may decode. */
+#define MAX_IWAE_ROWS (1 << 20)
 
 /* Files of a run folder. */
 #define MODEL_FILE "model.safetensors"
@@ -246,6 +249,7 @@ static vae_status args_to_meta(const train_args *a, uint64_t test_bin_seed, vae_
     SET("train.kl_warmup", "%d", a->kl_warmup);
     SET("train.val", "%d", a->val);
     SET("train.seed", "%d", a->seed);
+    SET("train.iwae_k", "%d", a->iwae_k);
 #undef SET
     st = st ? st : vae_meta_set(meta, "train.lr_schedule", a->lr_schedule ? a->lr_schedule : "");
     return st;
@@ -258,13 +262,16 @@ static int args_from_meta(train_args *a, flag_spec *flags, const vae_meta *meta,
         int *i;
         double *d;
         const char **s;
+        const char *fallback; /* the value when a state written before the key existed lacks it */
     } items[] = {{"train.batch", "--batch", &a->batch, NULL, NULL},       {"train.lr", "--lr", NULL, &a->lr, NULL},
                  {"train.adam_eps", "--adam-eps", NULL, &a->adam_eps, NULL}, {"train.beta", "--beta", NULL, &a->beta, NULL},
                  {"train.kl_warmup", "--kl-warmup", &a->kl_warmup, NULL, NULL}, {"train.val", "--val", &a->val, NULL, NULL},
                  {"train.seed", "--seed", &a->seed, NULL, NULL},            {"binarize", "--binarize", NULL, NULL, &a->binarize},
-                 {"train.lr_schedule", "--lr-schedule", NULL, NULL, &a->lr_schedule}};
+                 {"train.lr_schedule", "--lr-schedule", NULL, NULL, &a->lr_schedule},
+                 {"train.iwae_k", "--iwae-k", &a->iwae_k, NULL, NULL, "0"}};
     for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
         const char *v = vae_meta_get(meta, items[k].key);
+        if (!v) v = items[k].fallback;
         if (!v) {
             cli_error("train", "%s: metadata '%s' is missing: not a training state written by vae train", path, items[k].key);
             return EXIT_USAGE;
@@ -349,6 +356,8 @@ static int cmd_train(int argc, char **argv) {
         {"--binarize", FLAG_CHOICE, &a.binarize, "none", "dynamic: resample binary pixels each time an image is used",
          .choices = "none|dynamic"},
         {"--conditional", FLAG_BOOL, &a.conditional, "", "conditional VAE: one-hot label into encoder and decoder"},
+        {"--iwae-k", FLAG_INT, &a.iwae_k, "0",
+         "train on the importance-weighted bound with N samples per image (Burda et al. 2015; 0: the ELBO)", 0, 1 << 20},
         {"--val", FLAG_INT, &a.val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
         {"--seed", FLAG_INT, &a.seed, "1", "random seed (initialisation, order, noise)", 0, 2147483647},
         {"--threads", FLAG_INT, &a.threads, "0", "threads (0: one per core)", 0, 1024},
@@ -485,20 +494,37 @@ static int cmd_train(int argc, char **argv) {
         goto done;
     }
     int eval_batch = 1000 > a.batch ? 1000 : a.batch;
+    // --iwae-k: a step decodes batch * K samples at once, so the model holds that many rows (the evaluation
+    // buffers stay at eval_batch)
+    long long iwae_rows = (long long)a.batch * a.iwae_k;
+    if (a.iwae_k > 0 && cfg.ae) {
+        cli_error("train", "--iwae-k: the importance-weighted bound needs a VAE; --ae trains a plain autoencoder");
+        goto done;
+    }
+    if (iwae_rows > MAX_IWAE_ROWS) {
+        cli_error("train", "--iwae-k %d: --batch %d times %d samples is %lld rows a step, above the limit of %d", a.iwae_k,
+                  a.batch, a.iwae_k, iwae_rows, MAX_IWAE_ROWS);
+        goto done;
+    }
+    int model_batch = iwae_rows > eval_batch ? (int)iwae_rows : eval_batch;
     // a batch larger than memory could hold: the activations grow with it
     {
         double per_image = 4.0 * (2.0 * (cfg.height * (double)cfg.width * cfg.channels) * 3 + 16.0 * 4096);
         double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-        if (phys > 0 && per_image * eval_batch > 0.5 * phys) {
-            cli_error("train", "--batch %d: its activations (%.1f GiB) would not fit in this machine's memory", a.batch,
-                      per_image * eval_batch / 1073741824.0);
+        if (phys > 0 && per_image * model_batch > 0.5 * phys) {
+            if (model_batch > eval_batch)
+                cli_error("train", "--iwae-k %d with --batch %d: the activations of %d rows (%.1f GiB) would not fit in "
+                          "this machine's memory", a.iwae_k, a.batch, model_batch, per_image * model_batch / 1073741824.0);
+            else
+                cli_error("train", "--batch %d: its activations (%.1f GiB) would not fit in this machine's memory", a.batch,
+                          per_image * model_batch / 1073741824.0);
             goto done;
         }
     }
 
     vae_status st;
     if (a.resume) {
-        st = vae_train_state_load(&saved, state_path, eval_batch);
+        st = vae_train_state_load(&saved, state_path, model_batch);
         if (st) {
             cli_error("train", "%s", vae_last_error());
             goto done;
@@ -508,7 +534,7 @@ static int cmd_train(int argc, char **argv) {
     } else {
         vae_rng init;
         vae_rng_seed(&init, (uint64_t)a.seed * 2 + 1); // a stream apart from the trainer's
-        st = vae_create(&m, &cfg, eval_batch, &init);
+        st = vae_create(&m, &cfg, model_batch, &init);
         if (st) {
             cli_error("train", "%s", vae_last_error());
             goto done;
@@ -560,6 +586,9 @@ static int cmd_train(int argc, char **argv) {
     install_signals();
     int binarize = strcmp(a.binarize, "dynamic") == 0;
     printf("loss: nats per image (train_loss: the training objective; test_loss: negative ELBO on the test set)\n");
+    if (a.iwae_k > 0)
+        printf("objective: importance-weighted bound, k = %d samples per image (train_loss: -log of the mean of the k "
+               "importance weights)\n", a.iwae_k);
     if (cfg.arch == VAE_CONV) {
         char chans[64] = "", hid[96] = "none";
         for (int i = 0, len = 0; i < cfg.n_conv; i++)
@@ -581,6 +610,7 @@ static int cmd_train(int argc, char **argv) {
         vae_train_opts_default(&opts);
         opts.lr = (float)schedule_lr(&sched, epoch, a.lr);
         opts.adam_eps = (float)a.adam_eps;
+        opts.iwae_k = a.iwae_k;
         double t0 = vae_now() - (tr.next_batch > 0 ? tr.train_seconds : 0); // a resumed epoch keeps its earlier time
         progress_state ps = {epoch, a.epochs, isatty(2), a.batch, 4 * tr.next_batch / vae_trainer_batches(&tr), vae_now(),
                              getenv("VAE_BENCH_FIRST_STEP") != NULL};
