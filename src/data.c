@@ -1,4 +1,12 @@
-/* data.c: IDX image and label files (raw or gzip) into memory, and batches as floats (see data.h).
+/* data.c: data sets into memory (IDX files raw or gzip, folders of PNG/JPEG files, CSV files of floats),
+ * and batches as floats (see data.h and docs/data.md).
+ *
+ * Folders of images: the names are listed (one growing text buffer, sorted pointers: O(n log n) for n
+ * files), then each file is checked by content (PNG or JPEG magic), its header read with stbi_info (size
+ * capped at IMG_MAX_PIXELS before anything is decoded) and compared with the first file's, then decoded with
+ * stb_image into a pixel buffer that grows by doubling as images arrive. stb_image allocates with malloc
+ * (the implementation is in libstb), at most one image's worth at a time.
+ * CSV files: read line by line through zlib (raw or gzip), values appended to a buffer that doubles.
  *
  * An IDX file is a 4-byte magic (0x00 0x00 TYPE NDIMS), NDIMS big-endian uint32 sizes, then the data in
  * row-major order, big-endian for multi-byte types. Accepted here:
@@ -18,15 +26,19 @@
 #include "data.h"
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include <stb_image.h>
 
 #define IDX_MAX_SIDE 32768u                 /* largest height, width or channel count */
 #define IDX_MAX_DIM (1u << 28)              /* largest H*W*C: one image of floats stays under 1 GiB */
@@ -57,7 +69,8 @@ static const char *idx_type_name(int type) {
     return "unknown";
 }
 
-static vae_status idx_open(idx_file *f, const char *path) {
+/* Open path for reading through zlib; kind names what was expected there ("an IDX file") for messages. */
+static vae_status idx_open(idx_file *f, const char *path, const char *kind) {
     memset(f, 0, sizeof *f);
     f->path = path;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -73,7 +86,7 @@ static vae_status idx_open(idx_file *f, const char *path) {
     }
     if (S_ISDIR(st.st_mode)) {
         close(fd);
-        return vae_fail(VAE_ERR_IO, "%s: is a directory, expected an IDX file", path);
+        return vae_fail(VAE_ERR_IO, "%s: is a directory, expected %s", path, kind);
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
@@ -245,7 +258,7 @@ static vae_status idx_read_body(idx_file *f, int ndims, uint64_t nbytes, const c
 vae_status vae_idx_read_images(vae_dataset *ds, const char *path) {
     memset(ds, 0, sizeof *ds);
     idx_file f;
-    vae_status st = idx_open(&f, path);
+    vae_status st = idx_open(&f, path, "an IDX file");
     if (st != VAE_OK) return st;
     int type, ndims;
     uint32_t dims[4] = {0, 0, 0, 1};
@@ -330,7 +343,7 @@ done:
 vae_status vae_idx_read_labels(vae_dataset *ds, const char *path) {
     if (ds->n <= 0) return vae_fail(VAE_ERR_ARG, "%s: labels need images read first", path);
     idx_file f;
-    vae_status st = idx_open(&f, path);
+    vae_status st = idx_open(&f, path, "an IDX file");
     if (st != VAE_OK) return st;
     int type, ndims;
     uint32_t dims[4] = {0};
@@ -365,6 +378,632 @@ done:
     return st;
 }
 
+/* ---------------------------------------------------------------- name lists */
+
+/* The names of a folder's entries: the text of all names in one growing buffer, then (once the listing is
+ * complete, so growth can no longer move it) an array of pointers into it; ranges are sorted with strcmp.
+ * Two growing buffers per list, whatever the number of files: listing is O(n), sorting O(n log n). */
+typedef struct {
+    char *text;           /* names, each ending in '\0' */
+    size_t len, cap;
+    size_t *off;          /* offset of each name in text */
+    size_t n, n_cap;
+    char **names;         /* n pointers into text, after names_index */
+} name_list;
+
+static void names_free(name_list *l) {
+    vae_mem_free(l->text);
+    vae_mem_free(l->off);
+    vae_mem_free(l->names);
+    memset(l, 0, sizeof *l);
+}
+
+/* Grow *buf (of *cap elements of size elem) to hold at least need elements, doubling, but to no more than
+ * max elements (max >= need). */
+static int grow_max(void **buf, size_t *cap, size_t need, size_t elem, size_t max) {
+    if (need <= *cap) return 1;
+    size_t next = *cap ? *cap : 64;
+    while (next < need) {
+        if (next > SIZE_MAX / 2) return 0;
+        next *= 2;
+    }
+    if (next > max && max >= need) next = max;
+    int ok = 1;
+    size_t bytes = vae_mul_size(next, elem, &ok);
+    if (!ok) return 0;
+    void *p = vae_realloc(*buf, bytes);
+    if (!p) return 0;
+    *buf = p;
+    *cap = next;
+    return 1;
+}
+
+static int grow(void **buf, size_t *cap, size_t need, size_t elem) { return grow_max(buf, cap, need, elem, SIZE_MAX); }
+
+/* Append "prefix/name" (or "name" when prefix is NULL). where: the folder, for the message. */
+static vae_status names_add(name_list *l, const char *prefix, const char *name, const char *where) {
+    size_t plen = prefix ? strlen(prefix) + 1 : 0, nlen = strlen(name);
+    if (l->n >= INT_MAX) return vae_fail(VAE_ERR_FORMAT, "%s: more than %d files", where, INT_MAX);
+    if (!grow((void **)&l->text, &l->cap, l->len + plen + nlen + 1, 1) ||
+        !grow((void **)&l->off, &l->n_cap, l->n + 1, sizeof *l->off))
+        return vae_fail(VAE_ERR_NOMEM, "%s: out of memory listing the folder", where);
+    l->off[l->n++] = l->len;
+    if (prefix) {
+        memcpy(l->text + l->len, prefix, plen - 1);
+        l->text[l->len + plen - 1] = '/';
+    }
+    memcpy(l->text + l->len + plen, name, nlen + 1);
+    l->len += plen + nlen + 1;
+    return VAE_OK;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sort the names from first on (earlier ones keep their place): pointers into the text are sorted, then
+ * written back as offsets, so only the new range costs memory and time. */
+static vae_status names_sort(name_list *l, size_t first, const char *where) {
+    size_t count = l->n - first;
+    if (count < 2) return VAE_OK;
+    char **p = vae_malloc(count * sizeof *p);
+    if (!p) return vae_fail(VAE_ERR_NOMEM, "%s: out of memory sorting %zu names", where, count);
+    for (size_t i = 0; i < count; i++) p[i] = l->text + l->off[first + i];
+    qsort(p, count, sizeof *p, cmp_names);
+    for (size_t i = 0; i < count; i++) l->off[first + i] = (size_t)(p[i] - l->text);
+    vae_mem_free(p);
+    return VAE_OK;
+}
+
+/* Build the pointer array (once the list is complete: later growth of the text would move it). */
+static vae_status names_index(name_list *l, const char *where) {
+    vae_mem_free(l->names);
+    l->names = NULL;
+    if (l->n == 0) return VAE_OK;
+    l->names = vae_malloc(l->n * sizeof *l->names);
+    if (!l->names) return vae_fail(VAE_ERR_NOMEM, "%s: out of memory listing the folder", where);
+    for (size_t i = 0; i < l->n; i++) l->names[i] = l->text + l->off[i];
+    return VAE_OK;
+}
+
+/* Join a/b into out; -1 when it does not fit. */
+static int join_path(char *out, size_t cap, const char *a, const char *b) {
+    size_t len = strlen(a);
+    const char *sep = len > 0 && a[len - 1] == '/' ? "" : "/";
+    int n = snprintf(out, cap, "%s%s%s", a, sep, b);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* List folder dir: regular files into files (as "prefix/name" when prefix is given), folders into dirs
+ * (NULL: a folder is an error). Hidden entries (names starting with '.') are skipped. Neither list is
+ * sorted here. */
+static vae_status list_folder(const char *dir, const char *prefix, name_list *files, name_list *dirs) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) return vae_fail(VAE_ERR_IO, "%s: no such directory", dir);
+        if (errno == ENOTDIR) return vae_fail(VAE_ERR_IO, "%s: not a directory", dir);
+        return vae_fail(VAE_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno));
+    }
+    vae_status st = VAE_OK;
+    char path[4096];
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno) st = vae_fail(VAE_ERR_IO, "%s: cannot read the folder: %s", dir, strerror(errno));
+            break;
+        }
+        if (e->d_name[0] == '.') continue;
+        int is_dir = 0;
+        if (e->d_type == DT_DIR) {
+            is_dir = 1;
+        } else if (e->d_type != DT_REG) {
+            /* a link, or a file system that does not say: ask stat (which follows links) */
+            struct stat sb;
+            if (join_path(path, sizeof path, dir, e->d_name) != 0) {
+                st = vae_fail(VAE_ERR_ARG, "%s: path too long", dir);
+                break;
+            }
+            if (stat(path, &sb) != 0) {
+                st = vae_fail(VAE_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+                break;
+            }
+            if (S_ISDIR(sb.st_mode)) {
+                is_dir = 1;
+            } else if (!S_ISREG(sb.st_mode)) {
+                st = vae_fail(VAE_ERR_FORMAT, "%s: not a regular file", path);
+                break;
+            }
+        }
+        if (is_dir && !dirs) {
+            if (join_path(path, sizeof path, dir, e->d_name) != 0) path[0] = '\0';
+            st = vae_fail(VAE_ERR_FORMAT, "%s: a folder inside a class folder: class folders hold image files only",
+                          path[0] ? path : dir);
+            break;
+        }
+        st = names_add(is_dir ? dirs : files, is_dir ? NULL : prefix, e->d_name, dir);
+        if (st != VAE_OK) break;
+    }
+    closedir(d);
+    return st;
+}
+
+/* ---------------------------------------------------------------- folders of PNG and JPEG files */
+
+#define IMG_MAX_PIXELS (1u << 24)  /* largest width * height of one image file: 16 Mpixels */
+#define IMG_MAX_CLASSES 256        /* labels are stored as uint8 */
+#define IMG_FIRST_BYTES ((size_t)1 << 24) /* the pixel buffer starts at 16 MiB (or one image) and doubles */
+
+static const char *colour_name(int comp) {
+    switch (comp) {
+    case 1: return "grey";
+    case 2: return "grey+alpha";
+    case 3: return "RGB";
+    case 4: return "RGBA";
+    }
+    return "?";
+}
+
+/* The sorted sub-folder names of dir (the class names); an empty list when dir has none or is missing. */
+static vae_status class_names(const char *dir, name_list *classes) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return VAE_OK;
+    name_list files = {0};
+    vae_status st = list_folder(dir, NULL, &files, classes);
+    names_free(&files);
+    if (st == VAE_OK) st = names_sort(classes, 0, dir);
+    if (st == VAE_OK) st = names_index(classes, dir);
+    return st;
+}
+
+/* Read the header of an open image file and check it is a PNG or JPEG (by content) of sane size. */
+static vae_status image_info(FILE *f, const char *path, int *w, int *h, int *comp) {
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char magic[8];
+    size_t got = fread(magic, 1, sizeof magic, f);
+    if (ferror(f)) return vae_fail(VAE_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    int is_png = got == 8 && memcmp(magic, png, 8) == 0;
+    int is_jpeg = got >= 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
+    if (!is_png && !is_jpeg)
+        return vae_fail(VAE_ERR_FORMAT, "%s: not a PNG or JPEG file%s", path, got == 0 ? " (empty)" : "");
+    if (is_png) {
+        /* the IHDR chunk comes first: width and height at bytes 16..23; checked here so that the message
+         * names the size (stbi_info refuses sizes whose bytes overflow an int only as "unknown image type") */
+        unsigned char ihdr[16];
+        if (fread(ihdr, 1, sizeof ihdr, f) == sizeof ihdr && memcmp(ihdr + 4, "IHDR", 4) == 0) {
+            uint64_t pw = read_be32(ihdr + 8), ph = read_be32(ihdr + 12);
+            if (pw * ph > IMG_MAX_PIXELS)
+                return vae_fail(VAE_ERR_FORMAT, "%s: %llux%llu pixels exceed the limit of %u pixels per image", path,
+                                (unsigned long long)pw, (unsigned long long)ph, IMG_MAX_PIXELS);
+        }
+    }
+    if (fseek(f, 0, SEEK_SET) != 0) return vae_fail(VAE_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+    /* (stbi_info tries every format in turn, so its failure reason is the last one's: not worth showing) */
+    if (!stbi_info_from_file(f, w, h, comp))
+        return vae_fail(VAE_ERR_FORMAT, "%s: damaged %s header", path, is_png ? "PNG" : "JPEG");
+    /* stb_image refuses sides over 2^24 itself; the pixel cap bounds what one decode allocates */
+    if (*w <= 0 || *h <= 0 || *comp < 1 || *comp > 4)
+        return vae_fail(VAE_ERR_FORMAT, "%s: bad image header (%dx%d, %d channels)", path, *w, *h, *comp);
+    if ((uint64_t)*w * (uint64_t)*h > IMG_MAX_PIXELS)
+        return vae_fail(VAE_ERR_FORMAT, "%s: %dx%d pixels exceed the limit of %u pixels per image", path, *w, *h,
+                        IMG_MAX_PIXELS);
+    return VAE_OK;
+}
+
+/* Decode every file of list (paths relative to dir) into ds->pixels (n, h*w*c), in list order. */
+static vae_status decode_images(vae_dataset *ds, const char *dir, const name_list *list) {
+    size_t n = list->n;
+    uint8_t *pixels = NULL;
+    size_t cap = 0, dim = 0;
+    int H = 0, W = 0, C = 0, first_comp = 0;
+    char path[4096], first[4096];
+    vae_status st = VAE_OK;
+    for (size_t i = 0; i < n && st == VAE_OK; i++) {
+        if (join_path(path, sizeof path, dir, list->names[i]) != 0) {
+            st = vae_fail(VAE_ERR_ARG, "%s: path too long", dir);
+            break;
+        }
+        FILE *f = fopen(path, "rbe"); /* e: close on exec */
+        if (!f) {
+            st = vae_fail(VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            break;
+        }
+        int w, h, comp;
+        st = image_info(f, path, &w, &h, &comp);
+        int c = comp >= 3 ? 3 : 1; /* alpha is dropped */
+        if (st == VAE_OK && i == 0) {
+            H = h, W = w, C = c, first_comp = comp;
+            dim = (size_t)h * (size_t)w * (size_t)c;
+            memcpy(first, path, strlen(path) + 1);
+            int ok = 1;
+            size_t total = vae_mul_size(n, dim, &ok);
+            if (!ok || total > IDX_MAX_BYTES)
+                st = vae_fail(VAE_ERR_FORMAT, "%s: %zu images of %dx%d %s: %llu bytes exceed the limit %llu", dir, n,
+                              w, h, colour_name(c), (unsigned long long)n * dim,
+                              (unsigned long long)IDX_MAX_BYTES);
+        } else if (st == VAE_OK && (w != W || h != H || c != C)) {
+            st = vae_fail(VAE_ERR_FORMAT,
+                          "%s: %dx%d %s, but the first image %s is %dx%d %s: all images need the same size and "
+                          "channels",
+                          path, w, h, colour_name(comp), first, W, H, colour_name(first_comp));
+        }
+        if (st == VAE_OK && i >= cap) {
+            /* grow by doubling as images arrive (never beyond n): a folder of broken files whose headers
+             * claim large images costs what was decoded, not n times the first header's size */
+            size_t next = cap * 2;
+            if (cap == 0) next = dim < IMG_FIRST_BYTES ? IMG_FIRST_BYTES / dim : 1;
+            if (next < i + 1) next = i + 1;
+            if (next > n) next = n;
+            uint8_t *p = vae_realloc(pixels, next * dim);
+            if (!p)
+                st = vae_fail(VAE_ERR_NOMEM, "%s: out of memory for %zu images of %dx%d %s", dir, next, W, H,
+                              colour_name(C));
+            else
+                pixels = p, cap = next;
+        }
+        if (st == VAE_OK) {
+            int w2, h2, c2;
+            unsigned char *img = stbi_load_from_file(f, &w2, &h2, &c2, C);
+            if (!img) {
+                const char *why = stbi_failure_reason() ? stbi_failure_reason() : "?";
+                st = strcmp(why, "outofmem") == 0
+                         ? vae_fail(VAE_ERR_NOMEM, "%s: out of memory decoding the image", path)
+                         : vae_fail(VAE_ERR_FORMAT, "%s: cannot decode the image (%s)", path, why);
+            } else {
+                if (w2 != W || h2 != H)
+                    st = vae_fail(VAE_ERR_FORMAT, "%s: decoded as %dx%d but its header says %dx%d", path, w2, h2,
+                                  W, H);
+                else
+                    memcpy(pixels + i * dim, img, dim);
+                stbi_image_free(img);
+            }
+        }
+        fclose(f);
+    }
+    if (st != VAE_OK) {
+        vae_mem_free(pixels);
+        return st;
+    }
+    ds->pixels = pixels;
+    ds->n = (int)n;
+    ds->height = H;
+    ds->width = W;
+    ds->channels = C;
+    ds->dim = (int)dim;
+    return VAE_OK;
+}
+
+vae_status vae_image_folder_read(vae_dataset *ds, const char *dir, const char *class_dir) {
+    memset(ds, 0, sizeof *ds);
+    name_list files = {0}, dirs = {0}, classes = {0};
+    uint8_t *labels = NULL;
+    size_t counts[IMG_MAX_CLASSES];
+    int n_classes = 0;
+    vae_status st = list_folder(dir, NULL, &files, &dirs);
+    if (st != VAE_OK) goto done;
+    if (files.n > 0 && dirs.n > 0) {
+        st = vae_fail(VAE_ERR_FORMAT,
+                      "%s: holds both files (%s) and sub-folders (%s): put every image in a class sub-folder, or "
+                      "none",
+                      dir, files.text + files.off[0], dirs.text + dirs.off[0]);
+        goto done;
+    }
+    if ((st = names_sort(&dirs, 0, dir)) != VAE_OK || (st = names_index(&dirs, dir)) != VAE_OK) goto done;
+    if (dirs.n > 0) {
+        /* Labelled: the classes are the sorted sub-folders of class_dir when it has some, else of dir. */
+        const name_list *cls = &dirs;
+        if (class_dir && strcmp(class_dir, dir) != 0) {
+            if ((st = class_names(class_dir, &classes)) != VAE_OK) goto done;
+            if (classes.n > 0) cls = &classes;
+        }
+        if (cls->n > IMG_MAX_CLASSES) {
+            st = vae_fail(VAE_ERR_FORMAT, "%s: %zu class sub-folders, more than the limit %d",
+                          cls == &dirs ? dir : class_dir, cls->n, IMG_MAX_CLASSES);
+            goto done;
+        }
+        n_classes = (int)cls->n;
+        memset(counts, 0, sizeof counts);
+        char sub[4096];
+        for (size_t k = 0; k < dirs.n; k++) {
+            const char *name = dirs.names[k];
+            char **hit = bsearch(&name, cls->names, cls->n, sizeof *cls->names, cmp_names);
+            if (!hit) {
+                st = vae_fail(VAE_ERR_FORMAT, "%s/%s: class '%s' is not a sub-folder of %s", dir, name, name,
+                              class_dir);
+                goto done;
+            }
+            if (join_path(sub, sizeof sub, dir, name) != 0) {
+                st = vae_fail(VAE_ERR_ARG, "%s: path too long", dir);
+                goto done;
+            }
+            size_t before = files.n;
+            if ((st = list_folder(sub, name, &files, NULL)) != VAE_OK) goto done;
+            if ((st = names_sort(&files, before, sub)) != VAE_OK) goto done;
+            counts[hit - cls->names] = files.n - before;
+        }
+    } else if ((st = names_sort(&files, 0, dir)) != VAE_OK) {
+        goto done;
+    }
+    if (files.n == 0) {
+        st = vae_fail(VAE_ERR_FORMAT, "%s: no image files%s", dir, dirs.n ? " in its sub-folders" : "");
+        goto done;
+    }
+    if (n_classes > 0) {
+        /* sub-folders were read in sorted order, which is label order */
+        labels = vae_malloc(files.n);
+        if (!labels) {
+            st = vae_fail(VAE_ERR_NOMEM, "%s: out of memory for %zu labels", dir, files.n);
+            goto done;
+        }
+        size_t i = 0;
+        for (int k = 0; k < n_classes; k++)
+            for (size_t j = 0; j < counts[k]; j++) labels[i++] = (uint8_t)k;
+    }
+    if ((st = names_index(&files, dir)) != VAE_OK || (st = decode_images(ds, dir, &files)) != VAE_OK) goto done;
+    ds->labels = labels;
+    ds->n_classes = n_classes;
+    labels = NULL;
+done:
+    vae_mem_free(labels);
+    names_free(&files);
+    names_free(&dirs);
+    names_free(&classes);
+    return st;
+}
+
+/* ---------------------------------------------------------------- CSV files of floats */
+
+#define CSV_MAX_LINE ((size_t)1 << 30)  /* longest line: 1 GiB */
+
+typedef struct {
+    idx_file f;
+    unsigned char *buf;  /* IDX_CHUNK bytes read ahead */
+    size_t pos, len;
+    int eof;
+    char *line;          /* the current line, '\0'-terminated, without '\n' or '\r\n' */
+    size_t line_len, line_cap;
+    long line_no;
+} csv_reader;
+
+/* Next line into r->line; *got = 0 at the end of the file. */
+static vae_status csv_next_line(csv_reader *r, int *got) {
+    r->line_len = 0;
+    *got = 0;
+    int any = 0;
+    for (;;) {
+        if (r->pos == r->len) {
+            if (r->eof) break;
+            size_t n;
+            vae_status st = idx_read(&r->f, r->buf, IDX_CHUNK, &n);
+            if (st != VAE_OK) return st;
+            r->pos = 0;
+            r->len = n;
+            if (n < IDX_CHUNK) r->eof = 1;
+            if (n == 0) break;
+        }
+        unsigned char *start = r->buf + r->pos;
+        unsigned char *nl = memchr(start, '\n', r->len - r->pos);
+        size_t take = nl ? (size_t)(nl - start) : r->len - r->pos;
+        any = 1;
+        if (r->line_len + take + 1 > CSV_MAX_LINE)
+            return vae_fail(VAE_ERR_FORMAT, "%s:%ld: line longer than %zu bytes", r->f.path, r->line_no + 1,
+                            CSV_MAX_LINE);
+        if (!grow((void **)&r->line, &r->line_cap, r->line_len + take + 1, 1))
+            return vae_fail(VAE_ERR_NOMEM, "%s:%ld: out of memory for the line", r->f.path, r->line_no + 1);
+        memcpy(r->line + r->line_len, start, take);
+        r->line_len += take;
+        r->pos += take + (nl ? 1 : 0);
+        if (nl) break;
+    }
+    if (!any) return VAE_OK;
+    r->line_no++;
+    if (r->line_len > 0 && r->line[r->line_len - 1] == '\r') r->line_len--;
+    r->line[r->line_len] = '\0';
+    if (memchr(r->line, '\0', r->line_len))
+        return vae_fail(VAE_ERR_FORMAT, "%s:%ld: a NUL byte: not a text file", r->f.path, r->line_no);
+    *got = 1;
+    return VAE_OK;
+}
+
+/* Cut line at its commas ('\0' in their place); returns the number of fields. No array of field pointers:
+ * a line of 2^28 commas must not cost 2 GiB of pointers. */
+static size_t csv_cut(char *line) {
+    size_t n = 1;
+    for (char *c = strchr(line, ','); c; c = strchr(c + 1, ',')) {
+        *c = '\0';
+        n++;
+    }
+    return n;
+}
+
+/* The field after f in a line cut by csv_cut (past the end after the last field: not to be read then). */
+static char *csv_next(char *f) { return f + strlen(f) + 1; }
+
+/* Field s as a number: 1 when it is one (whitespace around it allowed), 0 when not. */
+static int parse_number(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s) return 0;
+    while (*end == ' ' || *end == '\t') end++;
+    if (*end) return 0;
+    *out = v;
+    return 1;
+}
+
+static int blank(const char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    return *s == '\0';
+}
+
+/* A header name without surrounding blanks and quotes, in place. */
+static char *trim_name(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    size_t len = strlen(s);
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) s[--len] = '\0';
+    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+        s[len - 1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+vae_status vae_csv_read(vae_dataset *ds, const char *path) {
+    memset(ds, 0, sizeof *ds);
+    csv_reader r;
+    memset(&r, 0, sizeof r);
+    float *values = NULL;
+    uint8_t *labels = NULL;
+    size_t values_cap = 0, labels_cap = 0;
+    vae_status st = idx_open(&r.f, path, "a CSV file");
+    if (st != VAE_OK) return st;
+    r.buf = vae_malloc(IDX_CHUNK);
+    if (!r.buf) {
+        st = vae_fail(VAE_ERR_NOMEM, "%s: out of memory for the read buffer", path);
+        goto done;
+    }
+    size_t n_fields = 0;     /* per row, label included; 0 until the first row */
+    long label_col = -1;     /* index of the label column, or -1 */
+    size_t dim = 0, n = 0;   /* values per row, rows */
+    long first_line = 0;     /* the line that set n_fields */
+    int max_label = -1;
+    for (;;) {
+        int got;
+        if ((st = csv_next_line(&r, &got)) != VAE_OK) goto done;
+        if (!got) break;
+        if (blank(r.line)) continue;
+        if (n_fields == 0) {
+            /* the first row: count the fields; a header when no field is a number */
+            size_t count = csv_cut(r.line);
+            if (count - 1 > IDX_MAX_DIM) {
+                st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: %zu columns exceed the limit %u", path, r.line_no, count,
+                              IDX_MAX_DIM);
+                goto done;
+            }
+            size_t numbers = 0;
+            double v;
+            char *f = r.line;
+            for (size_t j = 0; j < count; j++, f = csv_next(f)) numbers += parse_number(f, &v);
+            n_fields = count;
+            first_line = r.line_no;
+            if (numbers == 0) {
+                f = r.line;
+                for (size_t j = 0; j < count; j++) {
+                    char *next = csv_next(f); /* before trim_name shortens f */
+                    if (strcmp(trim_name(f), "label") == 0) {
+                        if (label_col >= 0) {
+                            st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: two columns named label (%ld and %zu)", path,
+                                          r.line_no, label_col + 1, j + 1);
+                            goto done;
+                        }
+                        label_col = (long)j;
+                    }
+                    f = next;
+                }
+                dim = n_fields - (label_col >= 0);
+                if (dim == 0) {
+                    st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: no value columns besides label", path, r.line_no);
+                    goto done;
+                }
+                continue;
+            }
+            if (numbers < count) {
+                char *bad = NULL;
+                size_t bad_j = 0;
+                f = r.line;
+                for (size_t j = 0; j < count; j++, f = csv_next(f)) {
+                    if (blank(f)) {
+                        st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu is empty", path, r.line_no, j + 1);
+                        goto done;
+                    }
+                    if (!bad && !parse_number(f, &v)) bad = f, bad_j = j;
+                }
+                st = vae_fail(VAE_ERR_FORMAT,
+                              "%s:%ld: column %zu '%s' is not a number (a header row holds names only, a data "
+                              "row numbers only)",
+                              path, r.line_no, bad_j + 1, trim_name(bad));
+                goto done;
+            }
+            dim = n_fields;
+        } else {
+            size_t count = csv_cut(r.line);
+            if (count != n_fields) {
+                st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: %zu values, but line %ld has %zu", path, r.line_no, count,
+                              first_line, n_fields);
+                goto done;
+            }
+        }
+        /* a data row, cut at its commas */
+        if (n >= INT_MAX) {
+            st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: more than %d rows", path, r.line_no, INT_MAX);
+            goto done;
+        }
+        if ((uint64_t)(n + 1) * dim * sizeof(float) > IDX_MAX_BYTES) {
+            st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: the values exceed the limit of %llu bytes", path, r.line_no,
+                          (unsigned long long)IDX_MAX_BYTES);
+            goto done;
+        }
+        if (!grow_max((void **)&values, &values_cap, (n + 1) * dim, sizeof *values, IDX_MAX_BYTES / sizeof *values) ||
+            (label_col >= 0 && !grow((void **)&labels, &labels_cap, n + 1, 1))) {
+            st = vae_fail(VAE_ERR_NOMEM, "%s:%ld: out of memory for %zu rows of %zu values", path, r.line_no,
+                          n + 1, dim);
+            goto done;
+        }
+        float *row = values + n * dim;
+        char *f = r.line, *next;
+        for (size_t j = 0, k = 0; j < n_fields; j++, f = next) {
+            next = csv_next(f);
+            double v;
+            if (blank(f)) {
+                st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu is empty", path, r.line_no, j + 1);
+                goto done;
+            }
+            if (!parse_number(f, &v)) {
+                st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu '%s' is not a number", path, r.line_no, j + 1,
+                              trim_name(f));
+                goto done;
+            }
+            if ((long)j == label_col) {
+                if (!(v >= 0 && v < IMG_MAX_CLASSES && v == floor(v))) {
+                    st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: label '%s' is not an integer in 0..%d", path, r.line_no,
+                                  trim_name(f), IMG_MAX_CLASSES - 1);
+                    goto done;
+                }
+                labels[n] = (uint8_t)v;
+                if ((int)v > max_label) max_label = (int)v;
+                continue;
+            }
+            float fv = (float)v;
+            if (!isfinite(fv)) {
+                st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu '%s' is not a finite float", path, r.line_no,
+                              j + 1, trim_name(f));
+                goto done;
+            }
+            row[k++] = fv;
+        }
+        n++;
+    }
+    if (n == 0) {
+        st = vae_fail(VAE_ERR_FORMAT, "%s: no data rows", path);
+        goto done;
+    }
+    ds->values = values;
+    ds->labels = labels;
+    ds->n_classes = labels ? max_label + 1 : 0;
+    ds->n = (int)n;
+    ds->height = 1;
+    ds->width = (int)dim;
+    ds->channels = 1;
+    ds->dim = (int)dim;
+    values = NULL;
+    labels = NULL;
+done:
+    vae_mem_free(values);
+    vae_mem_free(labels);
+    vae_mem_free(r.buf);
+    vae_mem_free(r.line);
+    idx_close(&r.f);
+    return st;
+}
+
 /* ---------------------------------------------------------------- data folders */
 
 /* Find dir/name, else dir/name.gz; any existing entry counts (a directory is reported when read). */
@@ -381,23 +1020,29 @@ static int find_file(char *out, size_t cap, const char *dir, const char *name) {
     return 0;
 }
 
-vae_status vae_dataset_load(vae_dataset *ds, const char *dir, const char *split) {
-    memset(ds, 0, sizeof *ds);
-    const char *prefix;
-    if (split && strcmp(split, "train") == 0)
-        prefix = "train";
-    else if (split && strcmp(split, "test") == 0)
-        prefix = "t10k";
-    else
-        return vae_fail(VAE_ERR_ARG, "split must be train or test, not '%s'", split ? split : "(null)");
-
+static int is_folder(const char *dir, const char *name) {
+    char path[4096];
     struct stat st;
-    if (stat(dir, &st) != 0) {
-        if (errno == ENOENT) return vae_fail(VAE_ERR_IO, "%s: no such directory", dir);
-        return vae_fail(VAE_ERR_IO, "%s: %s", dir, strerror(errno));
-    }
-    if (!S_ISDIR(st.st_mode)) return vae_fail(VAE_ERR_IO, "%s: not a directory", dir);
+    return join_path(path, sizeof path, dir, name) == 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
+typedef enum { KIND_IDX, KIND_IMAGES, KIND_CSV } data_kind;
+
+/* What kind of data folder dir is, from what either split has: IDX image files, else train/ or test/
+ * sub-folders, else train.csv or test.csv (each possibly .gz); IDX when none (its message then says what is
+ * missing). Deciding for the folder, not per split, keeps both splits of one kind. */
+static data_kind folder_kind(const char *dir) {
+    char path[4096];
+    if (find_file(path, sizeof path, dir, "train-images-idx3-ubyte") == 1 ||
+        find_file(path, sizeof path, dir, "t10k-images-idx3-ubyte") == 1)
+        return KIND_IDX;
+    if (is_folder(dir, "train") || is_folder(dir, "test")) return KIND_IMAGES;
+    if (find_file(path, sizeof path, dir, "train.csv") == 1 || find_file(path, sizeof path, dir, "test.csv") == 1)
+        return KIND_CSV;
+    return KIND_IDX;
+}
+
+static vae_status load_idx(vae_dataset *ds, const char *dir, const char *prefix) {
     char images_name[64], labels_name[64], path[4096];
     snprintf(images_name, sizeof images_name, "%s-images-idx3-ubyte", prefix);
     snprintf(labels_name, sizeof labels_name, "%s-labels-idx1-ubyte", prefix);
@@ -417,6 +1062,46 @@ vae_status vae_dataset_load(vae_dataset *ds, const char *dir, const char *split)
     s = vae_idx_read_labels(ds, path);
     if (s != VAE_OK) vae_dataset_free(ds);
     return s;
+}
+
+vae_status vae_dataset_load(vae_dataset *ds, const char *dir, const char *split) {
+    memset(ds, 0, sizeof *ds);
+    const char *prefix;
+    if (split && strcmp(split, "train") == 0)
+        prefix = "train";
+    else if (split && strcmp(split, "test") == 0)
+        prefix = "t10k";
+    else
+        return vae_fail(VAE_ERR_ARG, "split must be train or test, not '%s'", split ? split : "(null)");
+
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (errno == ENOENT) return vae_fail(VAE_ERR_IO, "%s: no such directory", dir);
+        return vae_fail(VAE_ERR_IO, "%s: %s", dir, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) return vae_fail(VAE_ERR_IO, "%s: not a directory", dir);
+
+    char path[4096], classes[4096];
+    switch (folder_kind(dir)) {
+    case KIND_IDX:
+        return load_idx(ds, dir, prefix);
+    case KIND_IMAGES:
+        if (join_path(path, sizeof path, dir, split) != 0 || join_path(classes, sizeof classes, dir, "train") != 0)
+            return vae_fail(VAE_ERR_ARG, "%s: path too long", dir);
+        if (!is_folder(dir, split))
+            return vae_fail(VAE_ERR_IO, "%s: no such directory (an image data folder needs train/ and test/)",
+                            path);
+        return vae_image_folder_read(ds, path, classes);
+    case KIND_CSV: {
+        char name[16];
+        snprintf(name, sizeof name, "%s.csv", split);
+        int found = find_file(path, sizeof path, dir, name);
+        if (found < 0) return vae_fail(VAE_ERR_ARG, "%s: path too long", dir);
+        if (found == 0) return vae_fail(VAE_ERR_IO, "%s: no %s or %s.gz", dir, name, name);
+        return vae_csv_read(ds, path);
+    }
+    }
+    return vae_fail(VAE_ERR_ARG, "%s: unknown kind of data folder", dir);
 }
 
 void vae_dataset_free(vae_dataset *ds) {

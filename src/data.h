@@ -1,4 +1,5 @@
-/* data.h: data sets. IDX files (raw or .gz) into memory, batches as floats.
+/* data.h: data sets. IDX files (raw or .gz), folders of PNG/JPEG files and CSV files into memory, batches
+ * as floats.
  *
  * Images stay in memory as they are stored (uint8 for type 0x08, float for type 0x0D) and are
  * converted per batch: uint8 v becomes v / 255 in [0, 1].
@@ -20,12 +21,33 @@ typedef struct {
 } vae_dataset;
 
 /**
- * Load one split of a data folder: split "train" reads train-images-idx3-ubyte and
- * train-labels-idx1-ubyte, split "test" reads t10k-*; each raw or with .gz (raw preferred);
- * labels are optional. Every header field and the data length are checked before anything
- * sized by them is allocated. On failure ds is left zeroed and vae_last_error() names the file.
+ * Load one split ("train" or "test") of a data folder, of one of three kinds (docs/data.md), decided for
+ * the folder by what it holds, in this order:
+ *   IDX     train-images-idx3-ubyte and train-labels-idx1-ubyte for "train", t10k-* for "test"; each raw
+ *           or with .gz (raw preferred); labels optional
+ *   images  train/ and test/ folders of PNG or JPEG files (vae_image_folder_read), labels from sub-folders
+ *   CSV     train.csv and test.csv (or .csv.gz) of float rows (vae_csv_read)
+ * Every size is checked before anything sized by it is allocated. On failure ds is left zeroed and
+ * vae_last_error() names the file.
  */
 vae_status vae_dataset_load(vae_dataset *ds, const char *dir, const char *split);
+
+/**
+ * Read a folder of PNG or JPEG files (decided by content; names starting with '.' are skipped) as uint8
+ * images (n, H, W, C): grey (C = 1) or RGB (C = 3), alpha dropped; all of one size and channel count.
+ * The folder holds either image files only (no labels) or class sub-folders only, each of image files:
+ * label k is the k-th sub-folder name of class_dir in strcmp order (class_dir NULL, or one without
+ * sub-folders: dir itself), n_classes their count; a sub-folder of dir missing in class_dir is an error.
+ * Images are ordered by label, then by file name (strcmp).
+ */
+vae_status vae_image_folder_read(vae_dataset *ds, const char *dir, const char *class_dir);
+
+/**
+ * Read a CSV file (raw or gzip) of one sample per row as float values (n, 1, D, 1): comma-separated
+ * numbers, an optional header row of names (a column named "label" then holds integer labels 0..255),
+ * every row with the same count; blank lines skipped; NaN, infinity and non-numbers refused with file:line.
+ */
+vae_status vae_csv_read(vae_dataset *ds, const char *path);
 
 /** Read one IDX image file (3 dims N,H,W or 4 dims N,H,W,C; type 0x08 or 0x0D). */
 vae_status vae_idx_read_images(vae_dataset *ds, const char *path);
