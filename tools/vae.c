@@ -332,7 +332,7 @@ static int cmd_train(int argc, char **argv) {
     train_args a;
     memset(&a, 0, sizeof a);
     flag_spec flags[] = {
-        {"--data", FLAG_STRING, &a.data, "", "data folder (IDX files, see docs/data.md)", .required = 1},
+        {"--data", FLAG_STRING, &a.data, "", "data folder: IDX files, train/ and test/ folders of PNG or JPEG files, or train.csv and test.csv (docs/data.md)", .required = 1},
         {"--out", FLAG_STRING, &a.out, "", "run folder to write (new or empty unless --resume or --force)", .required = 1},
         {"--arch", FLAG_CHOICE, &a.arch, "mlp", "network: dense layers, or convolutions (docs/conv.md)",
          .choices = "mlp|conv"},
