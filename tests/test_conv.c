@@ -20,18 +20,7 @@
 #include "model.h"
 #include "safetensors.h"
 #include "test.h"
-
-static vae_rng rng;
-
-static void fill(float *x, size_t n, float lo, float hi) {
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)vae_rng_uniform(&rng);
-}
-
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0.0f;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
-    return m;
-}
+#include "gradcheck.h"
 
 static float max_abs(const float *a, size_t n) {
     float m = 0.0f;
@@ -43,55 +32,6 @@ static double dot(const float *a, const float *b, size_t n) {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
     return s;
-}
-
-/* ---------------------------------------------------------------- gradient checking (as test_layers.c) */
-
-typedef double (*scalar_fn)(void *ctx);
-
-static double grad_h = 1e-2;
-
-/* Central differences along a random direction and at the three coordinates of largest gradient; f is
- * computed in float, so each comparison allows for its rounding noise (about 1e-6 |f| / h). */
-static void check_grad(const char *what, scalar_fn f, void *ctx, float *x, const float *g, size_t n, double tol) {
-    const double h = grad_h;
-    float *u = vae_malloc(n * sizeof(float)), *x0 = vae_malloc(n * sizeof(float));
-    memcpy(x0, x, n * sizeof(float));
-    double analytic = 0.0, f0 = fabs(f(ctx));
-    double noise = 1e-6 * fmax(f0, 1.0) / h;
-    for (size_t i = 0; i < n; i++) {
-        u[i] = vae_rng_normal(&rng);
-        analytic += (double)g[i] * u[i];
-    }
-    for (size_t i = 0; i < n; i++) x[i] = (float)(x0[i] + h * u[i]);
-    double fp = f(ctx);
-    for (size_t i = 0; i < n; i++) x[i] = (float)(x0[i] - h * u[i]);
-    double fm = f(ctx);
-    memcpy(x, x0, n * sizeof(float));
-    double numeric = (fp - fm) / (2 * h);
-    double err = fabs(numeric - analytic);
-    CHECK(err < tol * fmax(fabs(numeric), fabs(analytic)) + sqrt((double)n) * noise,
-          "%s: directional derivative analytic %.6g numeric %.6g (rel err %.2g)", what, analytic, numeric,
-          err / fmax(fabs(numeric), 1e-12));
-    size_t top[3] = {0, 0, 0};
-    for (size_t i = 0; i < n; i++) {
-        if (fabsf(g[i]) > fabsf(g[top[0]])) top[2] = top[1], top[1] = top[0], top[0] = i;
-        else if (fabsf(g[i]) > fabsf(g[top[1]])) top[2] = top[1], top[1] = i;
-        else if (fabsf(g[i]) > fabsf(g[top[2]])) top[2] = i;
-    }
-    for (int k = 0; k < 3 && k < (int)n; k++) {
-        size_t i = top[k];
-        x[i] = (float)(x0[i] + h);
-        fp = f(ctx);
-        x[i] = (float)(x0[i] - h);
-        fm = f(ctx);
-        x[i] = x0[i];
-        numeric = (fp - fm) / (2 * h);
-        err = fabs(numeric - g[i]);
-        CHECK(err < tol * fabs(numeric) + noise, "%s[%zu]: analytic %.6g numeric %.6g", what, i, (double)g[i], numeric);
-    }
-    vae_mem_free(u);
-    vae_mem_free(x0);
 }
 
 /* ---------------------------------------------------------------- hand-computed values */

@@ -14,43 +14,11 @@ set -uo pipefail
 
 VAE="${VAE:-build/vae}"
 ROOT="${ROOT:-.}"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { # check "what" CMD...: passes when CMD succeeds
-    local what="$1"
-    shift
-    if "$@"; then ok; else fail "$what"; fi
-}
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
+. "$(dirname "${BASH_SOURCE[0]}")/shell-lib.bash"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/test_iwae_train.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-# be32 N: N as 4 big-endian bytes
-be32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
-# subset SRC DST NTRAIN NTEST: a data folder with the first images and labels of each split of SRC
-subset() {
-    local src="$1" dst="$2" split prefix n f dims rows cols
-    mkdir -p "$dst"
-    for split in train:"$3" t10k:"$4"; do
-        prefix="${split%%:*}" n="${split#*:}"
-        f="$src/$prefix-images-idx3-ubyte"; [ -f "$f" ] || f="$f.gz"
-        dims=($(gzip -cdf "$f" | head -c 16 | od -An -tu1 -v))
-        rows=$(((dims[8] << 24) | (dims[9] << 16) | (dims[10] << 8) | dims[11]))
-        cols=$(((dims[12] << 24) | (dims[13] << 16) | (dims[14] << 8) | dims[15]))
-        { printf '\x00\x00\x08\x03'; be32 "$n"; gzip -cdf "$f" | tail -c +9 | head -c $((8 + n * rows * cols)); } \
-            >"$dst/$prefix-images-idx3-ubyte"
-        f="$src/$prefix-labels-idx1-ubyte"; [ -f "$f" ] || f="$f.gz"
-        { printf '\x00\x00\x08\x01'; be32 "$n"; gzip -cdf "$f" | tail -c +9 | head -c "$n"; } \
-            >"$dst/$prefix-labels-idx1-ubyte"
-    done
-}
 # field FILE LINE KEY: the number after "KEY": on line LINE of a metrics file
 field() { sed -n "$2p" "$1" | sed -n "s/.*\"$3\": \([-0-9.eE+a-z]*\).*/\1/p"; }
 # finite X: X is a finite number
