@@ -110,6 +110,6 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 clean:
-	rm -rf build build-debug
+	rm -rf build build-debug build-fuzz
 
 -include $(shell find $(BUILD) build-debug -name '*.d' 2>/dev/null)
