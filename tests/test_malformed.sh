@@ -20,15 +20,7 @@ set -uo pipefail
 
 VAE="${VAE:-build/vae}"
 ROOT="${ROOT:-.}"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
+. "$(dirname "${BASH_SOURCE[0]}")/shell-lib.bash"
 [ -x "$VAE" ] || { fail "no vae binary at $VAE"; finish; }
 VAE="$(cd "$(dirname "$VAE")" && pwd)/$(basename "$VAE")"
 

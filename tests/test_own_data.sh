@@ -15,22 +15,9 @@ set -uo pipefail
 VAE="${VAE:-build/vae}"
 ROOT="${ROOT:-.}"
 VAE="$(cd "$(dirname "$VAE")" && pwd)/$(basename "$VAE")"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { # check "what" CMD...: passes when CMD succeeds
-    local what="$1"
-    shift
-    if "$@"; then ok; else fail "$what"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/shell-lib.bash"
 quiet() { # quiet CMD...: run CMD without its output, which is shown only when CMD fails
     "$@" >"$tmp/quiet.out" 2>&1 || { cat "$tmp/quiet.out" >&2; return 1; }
-}
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
 }
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/test_own_data.XXXXXX")"

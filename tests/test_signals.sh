@@ -19,20 +19,7 @@ set -uo pipefail
 
 VAE="${VAE:-build/vae}"
 ROOT="${ROOT:-.}"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { # check "what" CMD...: passes when CMD succeeds
-    local what="$1"
-    shift
-    if "$@"; then ok; else fail "$what"; fi
-}
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
+. "$(dirname "${BASH_SOURCE[0]}")/shell-lib.bash"
 [ -x "$VAE" ] || { fail "no vae binary at $VAE"; finish; }
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/test_signals.XXXXXX")"
