@@ -87,6 +87,8 @@ test: data
 	@scripts/run-tests $(BUILD)
 	$(MAKE) BUILD=build-debug CFLAGS="$(DEBUG_CFLAGS)" all $(TEST_BIN:$(BUILD)/%=build-debug/%)
 	@ASAN_OPTIONS=detect_leaks=1 scripts/run-tests build-debug --unit-only
+	@# the malformed-input suite again, on the CLI built with ASan + UBSan
+	@ASAN_OPTIONS=detect_leaks=1 NO_VMEM_LIMIT=1 VAE=build-debug/vae ROOT=. bash tests/test_malformed.sh
 	@FUZZ_SECONDS=3 scripts/fuzz
 
 unit: all $(TEST_BIN)

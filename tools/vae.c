@@ -805,6 +805,13 @@ done:
 
 /* ---------------------------------------------------------------- main */
 
+/* In an ASan build (make debug, make test), LeakSanitizer reads these: fontconfig (under cairo's text)
+ * keeps its caches for the life of the process by design, which is not a leak of ours. Unused otherwise. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void) { return "print_suppressions=0"; }
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
