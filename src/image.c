@@ -219,8 +219,9 @@ static double nice_step(double raw) {
 }
 
 /* Axis over the finite data range [lo, hi] (NaN when there is no data): widen by 5% (a single value
- * by 10% of itself, or by 1 around zero), then ticks at multiples of a 1-2-5 step, 4 to 9 of them. */
-static void make_axis(axis *a, double lo, double hi) {
+ * by 10% of itself, or by 1 around zero), then ticks at multiples of a 1-2-5 step, 4 to 9 of them (at least
+ * 1 apart when integers is set). */
+static void make_axis(axis *a, double lo, double hi, int integers) {
     if (!isfinite(lo) || !isfinite(hi)) lo = 0.0, hi = 1.0;
     double range = hi - lo;
     if (!(range > 1e-9 * fmax(fabs(lo), fabs(hi)))) {
@@ -232,6 +233,7 @@ static void make_axis(axis *a, double lo, double hi) {
     a->lo = lo - 0.05 * range;
     a->hi = hi + 0.05 * range;
     a->step = nice_step((a->hi - a->lo) / 8.0);
+    if (integers && a->step < 1.0) a->step = 1.0; // whole-number data (epochs): no ticks at 1.2, 1.4, ...
     a->n_ticks = 0;
     if (!isfinite(a->step) || a->step <= 0.0) return;
     double first = ceil(a->lo / a->step);
@@ -311,14 +313,14 @@ static vae_status check_plot_args(const char *what, const char *path, int width,
  * the right (0: none). */
 static vae_status plot_begin(plot *p, const char *path, int width, int height, double xlo, double xhi,
                              double ylo, double yhi, const char *title, const char *xlabel, const char *ylabel,
-                             double legend_w_at_1) {
+                             double legend_w_at_1, int x_integers) {
     memset(p, 0, sizeof *p);
     p->width = width, p->height = height;
     p->s = plot_scale(width, height);
     p->font = FONT_SIZE * p->s, p->label_font = 14 * p->s, p->title_font = 16 * p->s;
     p->pad = PAD * p->s, p->tick_len = 5 * p->s;
-    make_axis(&p->ax, xlo, xhi);
-    make_axis(&p->ay, ylo, yhi);
+    make_axis(&p->ax, xlo, xhi, x_integers);
+    make_axis(&p->ay, ylo, yhi, 0);
 
     p->surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
     if (cairo_surface_status(p->surface) != CAIRO_STATUS_SUCCESS) {
@@ -501,12 +503,14 @@ vae_status vae_plot_lines(const char *path, const char *title, const char *xlabe
     if (st != VAE_OK) return st;
     if (n_series < 1 || !series) return vae_fail(VAE_ERR_ARG, "line plot '%s': need at least one series", path);
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    int x_integers = 1;
     for (int s = 0; s < n_series; s++) {
         const vae_plot_series *ser = &series[s];
         if (ser->n < 0 || (ser->n > 0 && (!ser->x || !ser->y)))
             return vae_fail(VAE_ERR_ARG, "line plot '%s': series %d has no data (n = %d)", path, s, ser->n);
         for (int i = 0; i < ser->n; i++) {
             if (!isfinite(ser->x[i]) || !isfinite(ser->y[i])) continue;  /* NaN points are skipped */
+            x_integers &= ser->x[i] == floor(ser->x[i]);
             xlo = fmin(xlo, ser->x[i]), xhi = fmax(xhi, ser->x[i]);
             ylo = fmin(ylo, ser->y[i]), yhi = fmax(yhi, ser->y[i]);
         }
@@ -515,7 +519,7 @@ vae_status vae_plot_lines(const char *path, const char *title, const char *xlabe
     if (ylo > yhi) ylo = yhi = NAN;
 
     plot p;
-    st = plot_begin(&p, path, width, height, xlo, xhi, ylo, yhi, title, xlabel, ylabel, 0);
+    st = plot_begin(&p, path, width, height, xlo, xhi, ylo, yhi, title, xlabel, ylabel, 0, x_integers);
     if (st != VAE_OK) return st;
     cairo_t *cr = p.cr;
     double line_w = 2.0 * p.s, mark_r = 3.0 * p.s;
@@ -658,7 +662,7 @@ vae_status vae_plot_scatter(const char *path, const char *title, const char *xla
         legend_w = PAD * s + w + PAD * s;
     }
 
-    st = plot_begin(&p, path, width, height, xlo, xhi, ylo, yhi, title, xlabel, ylabel, legend_w);
+    st = plot_begin(&p, path, width, height, xlo, xhi, ylo, yhi, title, xlabel, ylabel, legend_w, 0);
     if (st != VAE_OK) return st;
     cairo_t *cr = p.cr;
 
