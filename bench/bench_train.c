@@ -7,7 +7,9 @@
  * The two are timed alternately in rounds and the best round of each is kept, so the machine's noise
  * hits both alike.
  *
- *   build/bench/bench_train DATA_DIR [hidden] [latent] [batch] [seconds_per_round] [n_thread_counts]
+ *   build/bench/bench_train DATA_DIR [hidden] [latent] [batch] [seconds_per_round] [n_thread_counts] [conv]
+ * hidden 0 means no hidden dense layer; a last argument "conv" benchmarks --arch conv (channels 32,64) with
+ * the convolutions' products, chunk by chunk as conv.c runs them, added to the ceiling.
  * Prints one line per thread count and, last, a JSON object.
  */
 #include <cblas.h>
@@ -26,8 +28,41 @@ static void set_threads(int n) {
     omp_set_num_threads(n);
 }
 
+/* A convolution's three products over the batch in the chunks the layer uses (conv.c: as many images as
+ * the column buffer holds): forward, weight gradient, input gradient (skipped for the first layer). */
+static void conv_products(vae_model *m, const vae_conv *c, int B, int first) {
+    const conv_dims *d = &c->d;
+    size_t per = conv_col_size(d), cap = m->col_cap / per;
+    int step = cap < 1 ? 1 : cap < (size_t)B ? (int)cap : B;
+    const float *w = m->params + m->tensors[c->weight].offset;
+    float *dw = m->grads + m->tensors[c->weight].offset;
+    for (int b0 = 0; b0 < B; b0 += step) {
+        int nb = B - b0 < step ? B - b0 : step;
+        if (!d->transposed) { // col (M, CKK), weight (OC, CKK)
+            int M = nb * d->OH * d->OW, CKK = d->C * d->K * d->K;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, d->OC, CKK, 1.0f, m->col, CKK, w, CKK, 0.0f,
+                        m->grad_a, d->OC);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->OC, CKK, M, 1.0f, m->grad_a, d->OC, m->col, CKK,
+                        1.0f, dw, CKK);
+            if (!first)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, CKK, d->OC, 1.0f, m->grad_a, d->OC, w, CKK,
+                            0.0f, m->col, CKK);
+        } else { // inp (M, C), weight (C, OCKK), col (M, OCKK)
+            int M = nb * d->H * d->W, OCKK = d->OC * d->K * d->K;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, OCKK, d->C, 1.0f, m->grad_a, d->C, w, OCKK, 0.0f,
+                        m->col, OCKK);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->C, OCKK, M, 1.0f, m->grad_a, d->C, m->col, OCKK,
+                        1.0f, dw, OCKK);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, d->C, OCKK, 1.0f, m->col, OCKK, w, OCKK, 0.0f,
+                        m->grad_b, d->C);
+        }
+    }
+}
+
 /* The step's matrix products alone, on the model's own buffers (values are irrelevant to timing). */
 static void matmuls_only(vae_model *m, int B) {
+    for (int l = 0; l < m->n_conv; l++) conv_products(m, &m->conv[l], B, l == 0);
+    for (int l = 0; l < m->n_conv; l++) conv_products(m, &m->deconv[l], B, 0);
     for (int pass = 0; pass < 2; pass++) {
         const vae_dense *layers = pass == 0 ? m->enc : m->dec;
         int n = pass == 0 ? m->n_enc : m->n_dec;
@@ -41,7 +76,7 @@ static void matmuls_only(vae_model *m, int B) {
                         d->OC);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->OC, d->C, B, 1.0f, m->grad_a, d->OC, inp, d->C, 1.0f,
                         dw, d->C);
-            int first = pass == 0 && l == 0;
+            int first = pass == 0 && l == 0 && m->n_conv == 0;
             if (!first)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d->C, d->OC, 1.0f, m->grad_a, d->OC, w, d->C,
                             0.0f, m->grad_b, d->C);
@@ -66,6 +101,9 @@ int main(int argc, char **argv) {
     vae_config_default(&cfg);
     cfg.height = ds.height, cfg.width = ds.width, cfg.channels = ds.channels;
     cfg.hidden[0] = hidden, cfg.n_latent = latent;
+    cfg.n_hidden = hidden > 0;
+    int conv = argc > 7 && strcmp(argv[7], "conv") == 0;
+    if (conv) cfg.arch = VAE_CONV, cfg.n_conv = 2, cfg.conv_channels[0] = 32, cfg.conv_channels[1] = 64;
     vae_rng rng;
     vae_rng_seed(&rng, 1);
     vae_model *m;
@@ -112,18 +150,18 @@ int main(int argc, char **argv) {
             ips = steps * (double)B / el;
             if (ips > ceil_ips[ti]) ceil_ips[ti] = ips;
         }
-        printf("mlp %d-%d-%d batch %d, %d thread%s: training %.0f images/s, matmul ceiling %.0f images/s, ratio %.2f\n",
-               ds.dim, hidden, latent, B, thread_counts[ti], thread_counts[ti] > 1 ? "s" : "", train_ips[ti], ceil_ips[ti],
+        printf("%s %d-%d-%d batch %d, %d thread%s: training %.0f images/s, matmul ceiling %.0f images/s, ratio %.2f\n",
+               conv ? "conv 32,64" : "mlp", ds.dim, hidden, latent, B, thread_counts[ti], thread_counts[ti] > 1 ? "s" : "", train_ips[ti], ceil_ips[ti],
                train_ips[ti] / ceil_ips[ti]);
         fflush(stdout);
     }
     double speedup = train_ips[1] / train_ips[0], ceil_speedup = ceil_ips[1] / ceil_ips[0];
     printf("speed-up 1 -> 2 threads: training %.2fx, ceiling %.2fx, ratio %.2f\n", speedup, ceil_speedup,
            speedup / ceil_speedup);
-    printf("{\"model\": \"mlp-%d-%d-%d\", \"batch\": %d, \"train_ips_1\": %.0f, \"ceiling_ips_1\": %.0f, \"ratio_1\": %.3f, "
+    printf("{\"model\": \"%s-%d-%d-%d\", \"batch\": %d, \"train_ips_1\": %.0f, \"ceiling_ips_1\": %.0f, \"ratio_1\": %.3f, "
            "\"train_ips_2\": %.0f, \"ceiling_ips_2\": %.0f, \"ratio_2\": %.3f, \"speedup\": %.3f, \"ceiling_speedup\": %.3f, "
            "\"speedup_ratio\": %.3f}\n",
-           ds.dim, hidden, latent, B, train_ips[0], ceil_ips[0], train_ips[0] / ceil_ips[0], train_ips[1], ceil_ips[1],
+           conv ? "conv" : "mlp", ds.dim, hidden, latent, B, train_ips[0], ceil_ips[0], train_ips[0] / ceil_ips[0], train_ips[1], ceil_ips[1],
            train_ips[1] / ceil_ips[1], speedup, ceil_speedup, speedup / ceil_speedup);
     vae_trainer_free(&t);
     vae_free(m);
