@@ -51,10 +51,21 @@ void conv_im2col(float *col, const float *img, int Hi, int Wi, int C, int Hg, in
     for (int gh = 0; gh < Hg; gh++)
         for (int gw = 0; gw < Wg; gw++) {
             float *row = col + ((size_t)gh * Wg + gw) * row_len;
+            int ih0 = gh * S - P, iw0 = gw * S - P;
+            if (ih0 >= 0 && ih0 + K <= Hi && iw0 >= 0 && iw0 + K <= Wi) {
+                // interior: no padding, so the row is written in order (c, kh, kw) without a test per tap
+                for (int c = 0; c < C; c++)
+                    for (int kh = 0; kh < K; kh++) {
+                        const float *src = img + ((size_t)(ih0 + kh) * Wi + iw0) * C + c;
+                        float *dst = row + (size_t)c * KK + kh * K;
+                        for (int kw = 0; kw < K; kw++) dst[kw] = src[(size_t)kw * C];
+                    }
+                continue;
+            }
             for (int kh = 0; kh < K; kh++) {
-                int ih = gh * S - P + kh;
+                int ih = ih0 + kh;
                 for (int kw = 0; kw < K; kw++) {
-                    int iw = gw * S - P + kw;
+                    int iw = iw0 + kw;
                     float *dst = row + kh * K + kw; // column (c, kh, kw): stride KK over c
                     if (ih < 0 || ih >= Hi || iw < 0 || iw >= Wi) {
                         for (int c = 0; c < C; c++) dst[(size_t)c * KK] = 0.0f;
@@ -72,6 +83,17 @@ void conv_col2im(float *img, const float *col, int Hi, int Wi, int C, int Hg, in
     for (int gh = 0; gh < Hg; gh++)
         for (int gw = 0; gw < Wg; gw++) {
             const float *row = col + ((size_t)gh * Wg + gw) * row_len;
+            int ih0 = gh * S - P, iw0 = gw * S - P;
+            if (ih0 >= 0 && ih0 + K <= Hi && iw0 >= 0 && iw0 + K <= Wi) {
+                // interior: read the row in order (c, kh, kw) without a test per tap
+                for (int c = 0; c < C; c++)
+                    for (int kh = 0; kh < K; kh++) {
+                        float *dst = img + ((size_t)(ih0 + kh) * Wi + iw0) * C + c;
+                        const float *src = row + (size_t)c * KK + kh * K;
+                        for (int kw = 0; kw < K; kw++) dst[(size_t)kw * C] += src[kw];
+                    }
+                continue;
+            }
             for (int kh = 0; kh < K; kh++) {
                 int ih = gh * S - P + kh;
                 if (ih < 0 || ih >= Hi) continue;
