@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char last_error[1024];
 
@@ -24,10 +25,13 @@ const char *vae_last_error(void) { return last_error; }
 void vae_clear_error(void) { last_error[0] = '\0'; }
 
 vae_status vae_fail(vae_status status, const char *fmt, ...) {
+    // format into a local buffer first: callers may pass vae_last_error() itself as an argument
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return status;
 }
 

@@ -346,8 +346,17 @@ static void test_rng(void) {
     CHECK(fabs(s / n) < 0.01 && fabs(s2 / n - 1) < 0.02, "normal mean %g var %g", s / n, s2 / n);
 }
 
+/* vae_fail may be given vae_last_error() itself, as callers that add a file name do. */
+static void test_error_messages(void) {
+    vae_fail(VAE_ERR_FORMAT, "inner %d", 7);
+    CHECK(vae_fail(VAE_ERR_ARG, "outer: %s", vae_last_error()) == VAE_ERR_ARG, "status passes through");
+    CHECK(strcmp(vae_last_error(), "outer: inner 7") == 0, "message '%s'", vae_last_error());
+    CHECK(strcmp(vae_strerror(VAE_ERR_NOMEM), "out of memory") == 0, "strerror");
+}
+
 int main(void) {
     vae_rng_seed(&rng, 1234);
+    test_error_messages();
     test_rng();
     test_matmul_against_naive();
     test_dense_grad();
