@@ -69,6 +69,7 @@ vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae
                                  volatile sig_atomic_t *stop) {
     int n_batches = vae_trainer_batches(t);
     int conditional = vae_get_config(t->model)->n_classes > 0;
+    if (stop && *stop) return VAE_OK; // before the shuffle, so a resumed run draws the same order
     if (t->next_batch == 0) {
         shuffle(t->order, t->n_train, &t->rng);
         t->loss_sum = 0.0;

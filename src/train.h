@@ -43,7 +43,8 @@ typedef void (*vae_progress_fn)(void *ud, int batch_done, int n_batches, double 
 /**
  * Train until the current epoch ends or *stop becomes non-zero (checked before each step).
  * @return VAE_OK with t->next_batch == 0 and t->epoch incremented when the epoch finished;
- *         VAE_OK with t->next_batch > 0 when stopped early; VAE_ERR_NAN and friends on failure.
+ *         VAE_OK with t->epoch unchanged when stopped early (t->next_batch batches done, maybe 0);
+ *         VAE_ERR_NAN and friends on failure.
  *         On return t->loss_sum / batches gives the epoch's mean training objective.
  */
 vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae_progress_fn progress, void *ud,

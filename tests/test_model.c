@@ -83,7 +83,10 @@ static void test_epoch_and_eval(void) {
     CHECK(fabs(after.loss - (after.recon + after.kl)) < 1e-9, "loss = recon + kl");
     // a stop flag set before the epoch stops it at once, keeping the position
     volatile sig_atomic_t stop = 1;
+    vae_rng rng_before = t.rng;
     CHECK(vae_trainer_run_epoch(&t, &o, NULL, NULL, &stop) == VAE_OK && t.epoch == 3, "stopped epoch");
+    // stopped before its first batch, the epoch drew nothing (no shuffle): a resumed run draws the same order
+    CHECK(memcmp(&rng_before, &t.rng, sizeof t.rng) == 0 && t.next_batch == 0, "a stop before the first batch draws nothing");
     // the NaN guard: a NaN input gives VAE_ERR_NAN naming the step, parameters untouched
     float *before_params = vae_malloc(m->n_params * sizeof(float));
     memcpy(before_params, m->params, m->n_params * sizeof(float));

@@ -624,7 +624,7 @@ static int cmd_train(int argc, char **argv) {
             cli_error("train", "%s", vae_last_error());
             goto done;
         }
-        if (tr.next_batch > 0) { // stopped by a signal inside the epoch
+        if (tr.epoch < epoch) { // stopped by a signal inside the epoch (possibly before its first batch)
             if (ps.tty) fputc('\n', stderr);
             st = vae_train_state_save(&tr, state_path, &meta);
             if (!st) st = vae_checkpoint_save(m, model_path, &meta);
