@@ -206,6 +206,15 @@ void conv2d_forward_naive(float *out, const float *inp, const float *weight, con
                 }
 }
 
+/* dbias[oc] += sum over the R rows of dout (R, OC), in double: the naive layers' bias gradient. */
+static void bias_grad_naive(float *dbias, const float *dout, size_t R, int OC) {
+    for (int oc = 0; oc < OC; oc++) {
+        double acc = 0.0;
+        for (size_t r = 0; r < R; r++) acc += dout[r * OC + oc];
+        dbias[oc] += (float)acc;
+    }
+}
+
 void conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, int B, const conv_dims *d) {
     const int H = d->H, W = d->W, C = d->C, OH = d->OH, OW = d->OW, OC = d->OC, K = d->K, S = d->S, P = d->P;
@@ -224,12 +233,7 @@ void conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const floa
                             }
                     AT4(dweight, oc, c, kh, kw, C, K, K) += (float)acc;
                 }
-    if (dbias)
-        for (int oc = 0; oc < OC; oc++) {
-            double acc = 0.0;
-            for (size_t r = 0; r < (size_t)B * OH * OW; r++) acc += dout[r * OC + oc];
-            dbias[oc] += (float)acc;
-        }
+    if (dbias) bias_grad_naive(dbias, dout, (size_t)B * OH * OW, OC);
     if (!dinp) return;
     // dinp[b, ih, iw, c] = sum over (oc, kh, kw) whose output oh = (ih + P - kh) / S is whole and in range
     for (int b = 0; b < B; b++)
@@ -330,12 +334,7 @@ void conv_transpose2d_backward_naive(float *dinp, float *dweight, float *dbias, 
                             }
                     AT4(dweight, c, oc, kh, kw, OC, K, K) += (float)acc;
                 }
-    if (dbias)
-        for (int oc = 0; oc < OC; oc++) {
-            double acc = 0.0;
-            for (size_t r = 0; r < (size_t)B * OH * OW; r++) acc += dout[r * OC + oc];
-            dbias[oc] += (float)acc;
-        }
+    if (dbias) bias_grad_naive(dbias, dout, (size_t)B * OH * OW, OC);
     if (!dinp) return;
     // dinp[b, h, w, c] = sum_{oc, kh, kw} dout[b, h*S-P+kh, w*S-P+kw, oc] * weight[c, oc, kh, kw]
     for (int b = 0; b < B; b++)

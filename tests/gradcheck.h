@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "model.h"
 #include "test.h"
 
 static vae_rng rng;
@@ -73,6 +74,27 @@ static inline void check_grad(const char *what, scalar_fn f, void *ctx, float *x
     }
     vae_mem_free(u);
     vae_mem_free(x0);
+}
+
+/* The whole model's mean loss (recon + kl_weight * KL) with the same eps on every call (seeded by seed):
+ * the function check_grad differentiates for a model. */
+typedef struct {
+    vae_model *m;
+    float *x;
+    int *labels;
+    int n;
+    float kl_weight;
+    uint64_t seed;
+} model_ctx;
+
+static inline double model_loss(void *p) {
+    model_ctx *c = p;
+    vae_rng r;
+    vae_rng_seed(&r, c->seed); // the same eps every call
+    vae_forward(c->m, c->x, c->labels, c->n, &r);
+    double L = 0;
+    for (int b = 0; b < c->n; b++) L += c->m->recon[b] + c->kl_weight * c->m->kl[b];
+    return L / c->n;
 }
 
 #endif /* VAE_GRADCHECK_H */

@@ -35,3 +35,23 @@ subset() {
             >"$dst/$prefix-labels-idx1-ubyte"
     done
 }
+
+metrics_ok() { # metrics_ok RUN N: metrics.jsonl holds epochs 1..N, once each, in order
+    local got
+    got="$(sed -E 's/^\{"epoch": ([0-9]+),.*/\1/' "$1/metrics.jsonl" | tr '\n' ' ')"
+    [ "$got" = "$(seq -s ' ' 1 "$2") " ] && return 0
+    echo "metrics.jsonl should hold epochs 1..$2; missing: $(seq 1 "$2" | grep -vxF -f <(tr ' ' '\n' <<<"$got") | tr '\n' ' ')" \
+        "repeated: $(tr ' ' '\n' <<<"$got" | sort -n | uniq -d | tr '\n' ' ')" >&2
+    return 1
+}
+# state_counters FILE: "STEP EPOCH NEXT_BATCH N_TRAIN", the counters of a train-state.safetensors
+state_counters() {
+    python3 - "$1" <<'EOF'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+o = h["counters"]["data_offsets"]
+print(*struct.unpack("<4q", b[8 + n + o[0]:8 + n + o[1]]))
+EOF
+}

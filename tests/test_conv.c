@@ -238,24 +238,6 @@ static void test_layer_grads(void) {
 
 /* ---------------------------------------------------------------- whole model */
 
-typedef struct {
-    vae_model *m;
-    float *x;
-    int *labels;
-    int n;
-    float kl_weight;
-    uint64_t seed;
-} model_ctx;
-
-static double model_loss(void *p) {
-    model_ctx *c = p;
-    vae_rng r;
-    vae_rng_seed(&r, c->seed); // the same eps every call
-    vae_forward(c->m, c->x, c->labels, c->n, &r);
-    double L = 0;
-    for (int b = 0; b < c->n; b++) L += c->m->recon[b] + c->kl_weight * c->m->kl[b];
-    return L / c->n;
-}
 
 static vae_config conv_config(int H, int W, int C, int c1, int c2) {
     vae_config cfg;

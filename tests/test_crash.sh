@@ -56,24 +56,7 @@ FLAGS=(--hidden 16 --latent 2 --batch 16 --threads 1 --save-every 1)
 R="$tmp/run"
 
 # state_epoch FILE: the epoch count of a train-state.safetensors
-state_epoch() {
-    python3 - "$1" <<'EOF'
-import json, struct, sys
-b = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", b[:8])[0]
-h = json.loads(b[8:8 + n])
-o = h["counters"]["data_offsets"]
-print(struct.unpack("<4q", b[8 + n + o[0]:8 + n + o[1]])[1])
-EOF
-}
-metrics_ok() { # metrics_ok RUN N: metrics.jsonl holds epochs 1..N, once each, in order
-    local got
-    got="$(sed -E 's/^\{"epoch": ([0-9]+),.*/\1/' "$1/metrics.jsonl" | tr '\n' ' ')"
-    [ "$got" = "$(seq -s ' ' 1 "$2") " ] && return 0
-    echo "metrics.jsonl should hold epochs 1..$2; missing: $(seq 1 "$2" | grep -vxF -f <(tr ' ' '\n' <<<"$got") | tr '\n' ' ')" \
-        "repeated: $(tr ' ' '\n' <<<"$got" | sort -n | uniq -d | tr '\n' ' ')" >&2
-    return 1
-}
+state_epoch() { state_counters "$1" | cut -d" " -f2; }
 loads() { "$VAE" eval --model "$1" --data "$D" --threads 1 >/dev/null 2>"$tmp/eval.err"; }
 
 n_model=0 n_state=0 n_tmp=0 n_resumed=0

@@ -19,21 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-
-#ifdef TEST_ASAN
-/* Under ASan an allocation over 256 MiB returns NULL (with a warning) instead of succeeding quietly, so a
- * reader that trusted a lying header would fail with VAE_ERR_NOMEM, which the tests below catch. (Checked:
- * making the gzip reader allocate the header's size up front fails test_absurd_sizes under ASan.) */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "allocator_may_return_null=1:max_allocation_size_mb=256"; }
-#endif
+#include "asan_cap.h"
 
 static char tmp_dir[256];
 

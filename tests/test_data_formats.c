@@ -25,21 +25,7 @@
 
 #include <stb_image_write.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-
-#ifdef TEST_ASAN
-/* As in test_data.c: under ASan an allocation over 256 MiB returns NULL, so a reader that sized a buffer by a
- * lying header (5000x4000 pixels, 3000 files times the first header) would fail with VAE_ERR_NOMEM instead of
- * the expected VAE_ERR_FORMAT. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "allocator_may_return_null=1:max_allocation_size_mb=256"; }
-#endif
+#include "asan_cap.h"
 
 static char tmp_dir[256];
 

@@ -61,25 +61,7 @@ wait_for_tmp() {
     return 1
 }
 # state_epoch FILE: "EPOCH NEXT_BATCH" from a train-state.safetensors
-state_epoch() {
-    python3 - "$1" <<'EOF'
-import json, struct, sys
-b = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", b[:8])[0]
-h = json.loads(b[8:8 + n])
-o = h["counters"]["data_offsets"]
-c = struct.unpack("<4q", b[8 + n + o[0]:8 + n + o[1]])
-print(c[1], c[2])
-EOF
-}
-metrics_ok() { # metrics_ok RUN N: metrics.jsonl holds epochs 1..N, once each, in order
-    local got
-    got="$(sed -E 's/^\{"epoch": ([0-9]+),.*/\1/' "$1/metrics.jsonl" | tr '\n' ' ')"
-    [ "$got" = "$(seq -s ' ' 1 "$2") " ] && return 0
-    echo "metrics.jsonl should hold epochs 1..$2; missing: $(seq 1 "$2" | grep -vxF -f <(tr ' ' '\n' <<<"$got") | tr '\n' ' ')" \
-        "repeated: $(tr ' ' '\n' <<<"$got" | sort -n | uniq -d | tr '\n' ' ')" >&2
-    return 1
-}
+state_epoch() { state_counters "$1" | cut -d" " -f2,3; }
 loads() { "$VAE" eval --model "$1/model.safetensors" --data "$D" --n 100 --threads 1 >/dev/null; }
 
 # start RUN [extra flags]: vae train in the background; its stdout and stderr go to RUN.out and RUN.err
