@@ -243,30 +243,6 @@ static void test_kl_and_reparam(void) {
 /* ---------------------------------------------------------------- whole model */
 
 
-static void check_model(const char *what, vae_config *cfg) {
-    vae_model *m;
-    vae_status st = vae_create(&m, cfg, 6, &rng);
-    CHECK(st == VAE_OK, "%s: create: %s", what, vae_last_error());
-    if (st) return;
-    int n = 5, D = m->D;
-    float x[5 * 64];
-    int labels[5] = {0, 1, 2, 1, 0};
-    fill(x, (size_t)n * D, 0, 1);
-    if (cfg->likelihood == VAE_GAUSSIAN) fill(x, (size_t)n * D, -1, 1);
-    model_ctx c = {m, x, cfg->n_classes ? labels : NULL, n, 0.7f, 42};
-    model_loss(&c);
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    vae_backward(m, x, n, c.kl_weight);
-    char name[96];
-    snprintf(name, sizeof name, "%s: all parameters", what);
-    check_grad(name, model_loss, &c, m->params, m->grads, m->n_params, 1e-2);
-    for (int t = 0; t < m->n_tensors; t++) {
-        snprintf(name, sizeof name, "%s: %s", what, m->tensors[t].name);
-        check_grad(name, model_loss, &c, m->params + m->tensors[t].offset, m->grads + m->tensors[t].offset,
-                   m->tensors[t].numel, 1e-2);
-    }
-    vae_free(m);
-}
 
 static void test_model_grads(void) {
     vae_config cfg;
