@@ -137,11 +137,7 @@ vae_status vae_config_from_meta(vae_config *c, const vae_meta *meta, const char 
     c->likelihood = strcmp(lik, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
     c->activation = strcmp(act, "tanh") == 0 ? VAE_TANH : VAE_RELU;
     vae_status st = vae_config_check(c);
-    if (st) {
-        char why[512]; // vae_fail writes the buffer vae_last_error() reads: copy the message first
-        snprintf(why, sizeof why, "%s", vae_last_error());
-        return vae_fail(VAE_ERR_FORMAT, "%s: %s", path, why);
-    }
+    if (st) return vae_fail(VAE_ERR_FORMAT, "%s: %s", path, vae_last_error()); // vae_fail copes with its own buffer
     return VAE_OK;
 }
 
@@ -274,9 +270,7 @@ static vae_status open_checkpoint(st_file *f, vae_meta *meta, vae_model **m, con
     if (!st) {
         st = vae_model_alloc(m, &cfg, max_batch);
         if (st) {
-            char why[512]; // as above: copy the message before vae_fail overwrites it
-            snprintf(why, sizeof why, "%s", vae_last_error());
-            vae_fail(st, "%s: %s", path, why);
+            vae_fail(st, "%s: %s", path, vae_last_error());
         }
     }
     if (st) st_free(f);
