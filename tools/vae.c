@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cJSON.h>
+
 #include "checkpoint.h"
 #include "cli.h"
 #include "commands.h"
@@ -187,18 +189,21 @@ static void curve_free(curve *c) {
 }
 
 /* Read earlier epochs back from metrics.jsonl (on --resume) so the curve shows the whole run. */
+static double json_number(const cJSON *obj, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
 static void curve_load(curve *c, const char *path, int upto_epoch) {
     FILE *f = fopen(path, "r");
     if (!f) return;
     char line[4096];
     while (fgets(line, sizeof line, f)) {
-        double e = NAN, tr = NAN, te = NAN, va = NAN;
-        char *p;
-        if ((p = strstr(line, "\"epoch\":"))) e = strtod(p + 8, NULL);
-        if ((p = strstr(line, "\"train_loss\":"))) tr = strtod(p + 13, NULL);
-        if ((p = strstr(line, "\"test_loss\":"))) te = strtod(p + 12, NULL);
-        if ((p = strstr(line, "\"val_loss\":"))) va = strtod(p + 11, NULL);
-        if (isfinite(e) && e <= upto_epoch) curve_add(c, e, tr, te, va);
+        cJSON *o = cJSON_Parse(line);
+        double e = json_number(o, "epoch");
+        if (isfinite(e) && e <= upto_epoch)
+            curve_add(c, e, json_number(o, "train_loss"), json_number(o, "test_loss"), json_number(o, "val_loss"));
+        cJSON_Delete(o);
     }
     fclose(f);
 }
@@ -222,8 +227,9 @@ static int metrics_truncate(const char *path, int upto_epoch) {
     }
     char line[4096];
     while (fgets(line, sizeof line, f)) {
-        char *p = strstr(line, "\"epoch\":");
-        if (p && strtod(p + 8, NULL) <= upto_epoch) fputs(line, o);
+        cJSON *obj = cJSON_Parse(line);
+        if (json_number(obj, "epoch") <= upto_epoch) fputs(line, o); // NaN (no epoch) compares false: dropped
+        cJSON_Delete(obj);
     }
     fclose(f);
     int bad = fflush(o) || fsync(fileno(o));
