@@ -53,6 +53,9 @@ double vae_rng_uniform(vae_rng *rng);
 float vae_rng_normal(vae_rng *rng);
 /** Fill out[0..n) with standard normal floats, using both values of each Box-Muller pair (twice as fast). */
 void vae_rng_normals(vae_rng *rng, float *out, size_t n);
+/** Binarize in place: each x[i], a probability in [0, 1], becomes 1 with that probability and 0 otherwise
+ *  (uniforms of 24 bits, two from each 64 random bits). */
+void vae_rng_bernoulli(vae_rng *rng, float *x, size_t n);
 
 /* ---------------------------------------------------------------- configuration */
 

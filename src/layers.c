@@ -1,6 +1,7 @@
 /* layers.c: activations, losses, KL and reparameterization; forward and backward side by side.
  * See layers.h for the conventions (saved outputs, accumulate vs overwrite, per-image sums). */
 #include "layers.h"
+#include "fastmath.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -18,41 +19,15 @@ void relu_backward(float *dx, const float *y, size_t N) {
 }
 
 void tanh_forward(float *y, size_t N) {
-    #pragma omp parallel for schedule(static) if (N > 16384)
-    for (size_t i = 0; i < N; i++) y[i] = tanhf(y[i]);
+    #pragma omp parallel for simd schedule(static) if (N > 16384)
+    for (size_t i = 0; i < N; i++) y[i] = tanh_fast(y[i]);
 }
+
+float vae_tanh(float a) { return tanh_fast(a); }
 
 void tanh_backward(float *dx, const float *y, size_t N) {
-    #pragma omp parallel for schedule(static) if (N > 65536)
+    #pragma omp parallel for simd schedule(static) if (N > 65536)
     for (size_t i = 0; i < N; i++) dx[i] *= 1.0f - y[i] * y[i];
-}
-
-/* exp(x) for x <= 0 and log(1 + y) for y in [0, 1] as short polynomials in plain float arithmetic, so
- * loops over them vectorise (libm's expf and log1pf are calls). Relative error below 3e-7 for both
- * (tests/test_layers.c sweeps them against double precision). */
-static inline float exp_nonpos(float x) {
-    int tiny = x < -87.0f;                                    // below e^-87 the result is taken as 0
-    x = tiny ? -87.0f : x;                                    // keeps 2^k a normal float
-    const float shifter = 12582912.0f;                        // 1.5 * 2^23: adding it rounds to an integer
-    float t = x * 1.44269504f + shifter;
-    float k = t - shifter;                                    // round(x / ln 2)
-    float r = (x - k * 0.693145752f) - k * 1.42860677e-6f;    // x - k ln 2 in two parts, |r| <= ln2 / 2
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666672e-1f + r * (4.16666679e-2f + r * (8.33333377e-3f +
-                                                                                           r * 1.38888892e-3f)))));
-    float kk = k == k ? k : 0.0f;                             // NaN stays in p; converting it to int is UB
-    union { float f; int32_t i; } scale = {.i = ((int32_t)kk + 127) << 23};
-    return tiny ? 0.0f : p * scale.f;
-}
-
-/* log(1 + y) for y in [0, 1], given inv_u = 1 / (1 + y) (the sigmoid needs it too). */
-static inline float log1p_unit_inv(float y, float inv_u) {
-    float u = 1.0f + y;                                       // in [1, 2]
-    int big = u > 1.41421356f;
-    float m = big ? 0.5f * u : u;                             // in [0.707, 1.414]
-    float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;            // log m = 2 atanh(s)
-    float log_m = 2.0f * s * (1.0f + s2 * (0.333333343f + s2 * (0.2f + s2 * (0.142857149f + s2 * 0.111111112f))));
-    float c = (y - (u - 1.0f)) * inv_u;                       // what rounding 1 + y lost
-    return (big ? 0.693147181f : 0.0f) + log_m + c;
 }
 
 static inline float log1p_unit(float y) { return log1p_unit_inv(y, 1.0f / (1.0f + y)); }

@@ -38,6 +38,8 @@ void bernoulli_nll_forward_backward_rep(float *nll, float *dlogits, const float 
 /* The scalar functions behind them: softplus(a) = log(1 + e^a) and sigmoid(a), vectorisable. */
 float vae_softplus(float a);
 float vae_sigmoid(float a);
+/* tanh as tanh_forward computes it (fastmath.h), for the tests. */
+float vae_tanh(float a);
 
 /* Gaussian reconstruction with mean a (B, D) and one learned log-variance s shared by all pixels:
  * nll[b] = sum_d 0.5 * ((x - a)^2 exp(-s) + s + log(2 pi)). */

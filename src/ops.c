@@ -3,6 +3,7 @@
  * such as sgemm_nt: the dynamic linker would send OpenBLAS's internal calls to it.) OpenBLAS runs its own threads; callers must not call these from inside
  * an OpenMP parallel region (the pthread OpenBLAS would then start threads per OpenMP thread). */
 #include "ops.h"
+#include "fastmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -31,7 +32,8 @@ void matmul_forward_act(float *out, const float *inp, const float *weight, const
                 row[o] = v > 0.0f ? v : 0.0f;
             }
         } else if (act == ACT_TANH) {
-            for (int o = 0; o < OC; o++) row[o] = tanhf(row[o] + bb[o * bstride]);
+            #pragma omp simd
+            for (int o = 0; o < OC; o++) row[o] = tanh_fast(row[o] + bb[o * bstride]);
         } else {
             #pragma omp simd
             for (int o = 0; o < OC; o++) row[o] += bb[o * bstride];

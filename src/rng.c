@@ -19,7 +19,7 @@ void vae_rng_seed(vae_rng *rng, uint64_t seed) {
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t vae_rng_next(vae_rng *rng) {
+static inline uint64_t next(vae_rng *rng) {
     uint64_t *s = rng->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
@@ -32,9 +32,11 @@ uint64_t vae_rng_next(vae_rng *rng) {
     return result;
 }
 
+uint64_t vae_rng_next(vae_rng *rng) { return next(rng); }
+
 double vae_rng_uniform(vae_rng *rng) {
     /* 53 random bits -> [0, 1) */
-    return (double)(vae_rng_next(rng) >> 11) * 0x1.0p-53;
+    return (double)(next(rng) >> 11) * 0x1.0p-53;
 }
 
 float vae_rng_normal(vae_rng *rng) {
@@ -55,4 +57,14 @@ void vae_rng_normals(vae_rng *rng, float *out, size_t n) {
         out[i + 1] = (float)(r * s);
     }
     if (i < n) out[i] = vae_rng_normal(rng);
+}
+
+void vae_rng_bernoulli(vae_rng *rng, float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        uint64_t r = next(rng);
+        x[i] = (float)(r >> 40) * 0x1.0p-24f < x[i] ? 1.0f : 0.0f;
+        x[i + 1] = (float)((r >> 16) & 0xFFFFFF) * 0x1.0p-24f < x[i + 1] ? 1.0f : 0.0f;
+    }
+    if (i < n) x[i] = (float)(next(rng) >> 40) * 0x1.0p-24f < x[i] ? 1.0f : 0.0f;
 }

@@ -15,10 +15,6 @@ double vae_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void vae_binarize(float *x, size_t n, vae_rng *rng) {
-    for (size_t i = 0; i < n; i++) x[i] = vae_rng_uniform(rng) < (double)x[i] ? 1.0f : 0.0f;
-}
-
 vae_status vae_trainer_init(vae_trainer *t, vae_model *model, const vae_dataset *data, int n_train, int batch,
                             int binarize, uint64_t seed) {
     memset(t, 0, sizeof *t);
@@ -81,7 +77,7 @@ vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae
         int start = t->next_batch * t->batch;
         int n = t->n_train - start < t->batch ? t->n_train - start : t->batch;
         vae_dataset_batch(t->data, t->order, start, n, t->x);
-        if (t->binarize) vae_binarize(t->x, (size_t)n * t->data->dim, &t->rng);
+        if (t->binarize) vae_rng_bernoulli(&t->rng, t->x, (size_t)n * t->data->dim);
         if (conditional) vae_dataset_batch_labels(t->data, t->order, start, n, t->labels);
         vae_train_opts o = *opts;
         long step = t->model->step; // steps taken before this one
@@ -119,7 +115,7 @@ vae_status vae_evaluate(vae_model *m, const vae_dataset *ds, int first, int n, i
     for (int start = 0; start < n; start += batch) {
         int b = n - start < batch ? n - start : batch;
         vae_dataset_batch(ds, NULL, first + start, b, x);
-        if (binarize) vae_binarize(x, (size_t)b * ds->dim, &bin_rng);
+        if (binarize) vae_rng_bernoulli(&bin_rng, x, (size_t)b * ds->dim);
         if (conditional) vae_dataset_batch_labels(ds, NULL, first + start, b, labels);
         vae_status st = vae_forward(m, x, conditional ? labels : NULL, b, &eps_rng);
         if (st) {

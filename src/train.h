@@ -68,9 +68,6 @@ vae_status vae_evaluate(vae_model *m, const vae_dataset *ds, int first, int n, i
                         int binarize, uint64_t bin_seed, float *x, int *labels, float *per_loss, float *per_recon,
                         float *per_kl, int iwae_k, float *per_nll, vae_eval_result *out);
 
-/** Replace grey values in [0, 1] by Bernoulli draws (1 with probability v). */
-void vae_binarize(float *x, size_t n, vae_rng *rng);
-
 /** Monotonic clock in seconds. */
 double vae_now(void);
 

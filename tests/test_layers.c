@@ -179,6 +179,17 @@ static void test_fast_functions(void) {
     CHECK(vae_softplus(200.0f) == 200.0f, "softplus(200) = %g", vae_softplus(200.0f));
     CHECK(vae_sigmoid(200.0f) == 1.0f && vae_sigmoid(-200.0f) < 1e-30f, "sigmoid saturates");
     CHECK(isnan(vae_softplus(NAN)), "softplus(NaN) is NaN");
+    // tanh, relative error everywhere (small arguments included: it is built on expm1, not exp - 1)
+    double worst_tanh = 0;
+    for (int i = -400000; i <= 400000; i++) {
+        float a = (float)i * 5e-5f; // -20 .. 20
+        worst_tanh = fmax(worst_tanh, fabs(vae_tanh(a) - tanh((double)a)) / fmax(fabs(tanh((double)a)), 1e-30));
+    }
+    for (float a = 1e-30f; a < 1.0f; a *= 1.7f)
+        worst_tanh = fmax(worst_tanh, fabs(vae_tanh(-a) + tanh((double)a)) / tanh((double)a));
+    CHECK(worst_tanh < 1e-6, "tanh: worst relative error %.3g", worst_tanh);
+    CHECK(vae_tanh(100.0f) == 1.0f && vae_tanh(-100.0f) == -1.0f && vae_tanh(0.0f) == 0.0f, "tanh saturates");
+    CHECK(isnan(vae_tanh(NAN)), "tanh(NaN) is NaN");
     // the fused pass gives what the two separate passes give
     enum { B = 3, D = 37 };
     float a[B * D], x[B * D], n1[B], n2[B], g1[B * D], g2[B * D];
@@ -302,6 +313,24 @@ static void test_rng(void) {
         s += v, s2 += v * v;
     }
     CHECK(fabs(s / n) < 0.01 && fabs(s2 / n - 1) < 0.02, "normal mean %g var %g", s / n, s2 / n);
+    // binarization: exact 0 and 1 only, 0 and 1 kept, each grey value's frequency within 4 standard errors,
+    // and an odd length (the last pixel takes a draw of its own)
+    enum { D = 7, R = 20000 };
+    const float p[D] = {0.0f, 1.0f, 0.5f, 3.0f / 255.0f, 0.9f, 0.25f, 254.0f / 255.0f};
+    long ones[D] = {0};
+    int binary = 1;
+    for (int r = 0; r < R; r++) {
+        float x[D];
+        memcpy(x, p, sizeof x);
+        vae_rng_bernoulli(&a, x, D);
+        for (int d = 0; d < D; d++) binary &= x[d] == 0.0f || x[d] == 1.0f, ones[d] += x[d] == 1.0f;
+    }
+    CHECK(binary, "binarized values are 0 or 1");
+    CHECK(ones[0] == 0 && ones[1] == R, "p = 0 gives %ld ones, p = 1 gives %ld of %d", ones[0], ones[1], R);
+    for (int d = 2; d < D; d++) {
+        double f = (double)ones[d] / R, se = sqrt(p[d] * (1 - p[d]) / R);
+        CHECK(fabs(f - p[d]) < 4 * se, "p = %g: frequency %g", p[d], f);
+    }
 }
 
 /* vae_fail may be given vae_last_error() itself, as callers that add a file name do. */
