@@ -8,6 +8,8 @@
 #     PASSES  last i of the schedule to run (7: the full 3,280 epochs; 5: 364 epochs)   default 7
 #     K       training samples: 1 trains the VAE (ELBO), K > 1 the IWAE objective      default 1
 #     OUT     run folder                                                               default runs/iwae-k$K-i$PASSES
+# THREADS in the environment sets --threads (default 2). At batch 20 two threads train only 1.15 times as
+# fast as one (docs/results.md), so THREADS=1 costs little and leaves the other core free.
 # Re-running continues an interrupted run (--resume). Prints the schedule, the training time, and the test
 # NLL (k = 5000) and negative ELBO as JSON.
 set -euo pipefail
