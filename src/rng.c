@@ -59,12 +59,15 @@ void vae_rng_normals(vae_rng *rng, float *out, size_t n) {
     if (i < n) out[i] = vae_rng_normal(rng);
 }
 
+/* 1 with probability p, from 24 random bits u */
+static inline float bernoulli24(uint64_t u, float p) { return (float)u * 0x1.0p-24f < p ? 1.0f : 0.0f; }
+
 void vae_rng_bernoulli(vae_rng *rng, float *x, size_t n) {
     size_t i = 0;
     for (; i + 1 < n; i += 2) {
         uint64_t r = next(rng);
-        x[i] = (float)(r >> 40) * 0x1.0p-24f < x[i] ? 1.0f : 0.0f;
-        x[i + 1] = (float)((r >> 16) & 0xFFFFFF) * 0x1.0p-24f < x[i + 1] ? 1.0f : 0.0f;
+        x[i] = bernoulli24(r >> 40, x[i]);
+        x[i + 1] = bernoulli24((r >> 16) & 0xFFFFFF, x[i + 1]);
     }
-    if (i < n) x[i] = (float)(next(rng) >> 40) * 0x1.0p-24f < x[i] ? 1.0f : 0.0f;
+    if (i < n) x[i] = bernoulli24(next(rng) >> 40, x[i]);
 }
