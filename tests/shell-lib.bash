@@ -1,5 +1,6 @@
 # shell-lib.bash: what the CLI shell tests share (sourced, not run): pass/fail counters with check and
-# finish (which prints the closing "N passed, N failed" line and exits non-zero on failure), be32, and
+# finish (which prints the closing "N passed, N failed" line and exits non-zero on failure), need_vae and
+# need_mnist, be32, and
 # subset, which cuts a small IDX data folder out of a big one.
 passed=0
 failed=0
@@ -14,6 +15,13 @@ finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     exit
+}
+
+# need_vae, need_mnist: stop the test (counted as a failure) when the binary $VAE or MNIST under $ROOT is missing
+need_vae() { [ -x "$VAE" ] || { fail "no vae binary at $VAE"; finish; }; }
+need_mnist() {
+    [ -e "$ROOT/data/mnist/train-images-idx3-ubyte" ] || [ -e "$ROOT/data/mnist/train-images-idx3-ubyte.gz" ] ||
+        { fail "no MNIST in $ROOT/data/mnist (run scripts/fetch-data)"; finish; }
 }
 
 # be32 N: N as 4 big-endian bytes

@@ -84,6 +84,23 @@ static const shape shapes[] = {
     {4, 28, 28, 1, 8, 3, 2, 1}, {2, 7, 7, 16, 9, 4, 2, 1}, {3, 11, 3, 2, 3, 2, 3, 1},
 };
 
+/* One layer's forward and backward, fast (im2col + sgemm) and naive, side by side; b, dx and db may be NULL. */
+static void fast_and_naive(int transposed, float *o1, float *o2, float *dx1, float *dx2, float *dw1, float *dw2,
+                           float *db1, float *db2, float *col, const float *g, const float *x, const float *w,
+                           const float *b, int B, const conv_dims *d, size_t col_cap) {
+    if (transposed) {
+        conv_transpose2d_forward(o1, col, x, w, b, B, d, col_cap);
+        conv_transpose2d_forward_naive(o2, x, w, b, B, d);
+        conv_transpose2d_backward(dx1, dw1, db1, col, g, x, w, B, d, col_cap);
+        conv_transpose2d_backward_naive(dx2, dw2, db2, g, x, w, B, d);
+    } else {
+        conv2d_forward(o1, col, x, w, b, B, d, col_cap);
+        conv2d_forward_naive(o2, x, w, b, B, d);
+        conv2d_backward(dx1, dw1, db1, col, g, x, w, B, d, col_cap);
+        conv2d_backward_naive(dx2, dw2, db2, g, x, w, B, d);
+    }
+}
+
 static void run_compare(const shape *s, int transposed, size_t col_images) {
     conv_dims d;
     int rc = transposed ? conv_transpose2d_dims(&d, s->H, s->W, s->C, s->OC, s->K, s->S, s->P)
@@ -105,17 +122,7 @@ static void run_compare(const shape *s, int transposed, size_t col_images) {
     snprintf(what, sizeof what, "%s B%d %dx%dx%d->%d K%d S%d P%d (col for %zu images)",
              transposed ? "conv_transpose2d" : "conv2d", B, s->H, s->W, s->C, s->OC, s->K, s->S, s->P, col_images);
     float tol = 1e-5f * (float)(d.C * d.K * d.K + d.OC * d.K * d.K);
-    if (transposed) {
-        conv_transpose2d_forward(o1, col, x, w, b, B, &d, col_cap);
-        conv_transpose2d_forward_naive(o2, x, w, b, B, &d);
-        conv_transpose2d_backward(dx1, dw1, db1, col, g, x, w, B, &d, col_cap);
-        conv_transpose2d_backward_naive(dx2, dw2, db2, g, x, w, B, &d);
-    } else {
-        conv2d_forward(o1, col, x, w, b, B, &d, col_cap);
-        conv2d_forward_naive(o2, x, w, b, B, &d);
-        conv2d_backward(dx1, dw1, db1, col, g, x, w, B, &d, col_cap);
-        conv2d_backward_naive(dx2, dw2, db2, g, x, w, B, &d);
-    }
+    fast_and_naive(transposed, o1, o2, dx1, dx2, dw1, dw2, db1, db2, col, g, x, w, b, B, &d, col_cap);
     CHECK(max_abs_diff(o1, o2, no) < tol, "%s forward: max diff %g", what, max_abs_diff(o1, o2, no));
     CHECK(max_abs_diff(dx1, dx2, nx) < tol, "%s dinp: max diff %g", what, max_abs_diff(dx1, dx2, nx));
     float tolw = 1e-5f * (float)(B * d.OH * d.OW + B * d.H * d.W);
@@ -123,17 +130,7 @@ static void run_compare(const shape *s, int transposed, size_t col_images) {
     CHECK(max_abs_diff(db1, db2, d.OC) < tolw, "%s dbias: max diff %g", what, max_abs_diff(db1, db2, d.OC));
     // no bias, no input gradient: the output starts from 0 and the weight gradient is the same
     memcpy(dw1, dw2, nw * 4);
-    if (transposed) {
-        conv_transpose2d_forward(o1, col, x, w, NULL, B, &d, col_cap);
-        conv_transpose2d_forward_naive(o2, x, w, NULL, B, &d);
-        conv_transpose2d_backward(NULL, dw1, NULL, col, g, x, w, B, &d, col_cap);
-        conv_transpose2d_backward_naive(NULL, dw2, NULL, g, x, w, B, &d);
-    } else {
-        conv2d_forward(o1, col, x, w, NULL, B, &d, col_cap);
-        conv2d_forward_naive(o2, x, w, NULL, B, &d);
-        conv2d_backward(NULL, dw1, NULL, col, g, x, w, B, &d, col_cap);
-        conv2d_backward_naive(NULL, dw2, NULL, g, x, w, B, &d);
-    }
+    fast_and_naive(transposed, o1, o2, NULL, NULL, dw1, dw2, NULL, NULL, col, g, x, w, NULL, B, &d, col_cap);
     CHECK(max_abs_diff(o1, o2, no) < tol, "%s forward without bias: max diff %g", what, max_abs_diff(o1, o2, no));
     CHECK(max_abs_diff(dw1, dw2, nw) < 2 * tolw, "%s dweight without dinp: max diff %g", what,
           max_abs_diff(dw1, dw2, nw));

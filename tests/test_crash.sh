@@ -27,7 +27,7 @@ ROOT="${ROOT:-.}"
 KILLS="${CRASH_KILLS:-20}"
 WRITE_KILLS="${CRASH_WRITE_KILLS:-6}"
 . "$(dirname "${BASH_SOURCE[0]}")/shell-lib.bash"
-[ -x "$VAE" ] || { fail "no vae binary at $VAE"; finish; }
+need_vae
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/test_crash.XXXXXX")"
 pid=""

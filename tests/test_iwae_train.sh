@@ -28,11 +28,8 @@ absent() { ! grep -q -- "$1" "$2"; }
 # state_k DIR: the k recorded in DIR's training state (its safetensors header is JSON)
 state_k() { grep -a -o '"train.iwae_k": *"[0-9]*"' "$1/train-state.safetensors" | sed 's/.*"\([0-9]*\)"$/\1/'; }
 
-if [ ! -x "$VAE" ]; then fail "no vae binary at $VAE"; finish; fi
-if [ ! -e "$ROOT/data/mnist/train-images-idx3-ubyte" ] && [ ! -e "$ROOT/data/mnist/train-images-idx3-ubyte.gz" ]; then
-    fail "no MNIST in $ROOT/data/mnist (run scripts/fetch-data)"
-    finish
-fi
+need_vae
+need_mnist
 data="$tmp/mnist"
 subset "$ROOT/data/mnist" "$data" 2000 500
 base=(--data "$data" --hidden 32 --latent 4 --threads 1 --seed 3)

@@ -21,7 +21,7 @@ set -uo pipefail
 VAE="${VAE:-build/vae}"
 ROOT="${ROOT:-.}"
 . "$(dirname "${BASH_SOURCE[0]}")/shell-lib.bash"
-[ -x "$VAE" ] || { fail "no vae binary at $VAE"; finish; }
+need_vae
 VAE="$(cd "$(dirname "$VAE")" && pwd)/$(basename "$VAE")"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/test_malformed.XXXXXX")"

@@ -24,7 +24,7 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/test_own_data.XXXXXX")"
 # KEEP=1 keeps the folder (its path goes to stderr) to look at the fixtures and pictures
 if [ -n "${KEEP:-}" ]; then echo "kept $tmp" >&2; else trap 'rm -rf "$tmp"' EXIT; fi
 
-if [ ! -x "$VAE" ]; then fail "no vae binary at $VAE"; finish; fi
+need_vae
 if ! command -v python3 >/dev/null; then fail "python3 is needed to make the fixtures"; finish; fi
 
 # The fixtures: colour/{train,test}/{red,blue}/NNN.png and csv/{train,test}.csv.

@@ -23,11 +23,8 @@ pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 
-if [ ! -x "$VAE" ]; then fail "no vae binary at $VAE"; finish; fi
-if [ ! -e "$ROOT/data/mnist/train-images-idx3-ubyte" ] && [ ! -e "$ROOT/data/mnist/train-images-idx3-ubyte.gz" ]; then
-    fail "no MNIST in $ROOT/data/mnist (run scripts/fetch-data)"
-    finish
-fi
+need_vae
+need_mnist
 data="$tmp/mnist"
 subset "$ROOT/data/mnist" "$data" 30000 1000
 

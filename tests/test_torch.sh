@@ -26,16 +26,13 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/test_torch.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
 
-if [ ! -x "$VAE" ]; then fail "no vae binary at $VAE"; finish; fi
+need_vae
 if ! "$PY" -c 'import torch' 2>"$tmp/err"; then
     fail "$PY cannot import torch (scripts/setup installs python3-torch): $(tail -n 1 "$tmp/err")"
     finish
 fi
 ok
-if [ ! -e "$ROOT/data/mnist/train-images-idx3-ubyte" ] && [ ! -e "$ROOT/data/mnist/train-images-idx3-ubyte.gz" ]; then
-    fail "no MNIST in $ROOT/data/mnist (run scripts/fetch-data)"
-    finish
-fi
+need_mnist
 data="$tmp/mnist"
 subset "$ROOT/data/mnist" "$data" 5000 100
 

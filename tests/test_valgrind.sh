@@ -22,7 +22,7 @@ set -uo pipefail
 VAE="${VAE:-build/vae}"
 ROOT="${ROOT:-.}"
 . "$(dirname "${BASH_SOURCE[0]}")/shell-lib.bash"
-[ -x "$VAE" ] || { fail "no vae binary at $VAE"; finish; }
+need_vae
 command -v valgrind >/dev/null || { fail "valgrind is not installed (scripts/setup installs it)"; finish; }
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/test_valgrind.XXXXXX")"
