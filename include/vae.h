@@ -19,6 +19,26 @@
 extern "C" {
 #endif
 
+/* ---------------------------------------------------------------- version and exports */
+
+/* The version of this header. The shared library's soname is libvae.so.MAJOR; docs/abi.md says what may
+ * change between versions (MINOR adds, MAJOR breaks). */
+#define VAE_VERSION_MAJOR 0
+#define VAE_VERSION_MINOR 1
+#define VAE_VERSION_PATCH 0
+#define VAE_VERSION_STRING "0.1.0"
+
+/* Exports: libvae is built with -fvisibility=hidden, and everything declared between here and the end of this
+ * header has default visibility, so libvae.so exports exactly the functions declared in this file (declare a
+ * new public function anywhere below, with its doc comment; nothing else to do). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility push(default)
+#endif
+
+/** @return the library's version, "MAJOR.MINOR.PATCH" (that of the libvae.so in use, which may be newer
+ *  than VAE_VERSION_STRING of the header a program was built with). */
+const char *vae_version(void);
+
 /* ---------------------------------------------------------------- status */
 
 typedef enum {
@@ -56,8 +76,22 @@ void vae_rng_normals(vae_rng *rng, float *out, size_t n);
 /** Binarize in place: each x[i], a probability in [0, 1], becomes 1 with that probability and 0 otherwise
  *  (uniforms of 24 bits, two from each 64 random bits). */
 void vae_rng_bernoulli(vae_rng *rng, float *x, size_t n);
+/** Fill order[0..n) with a uniformly random permutation of 0..n-1 (Fisher-Yates, one vae_rng_next per
+ *  position from the last down): the order in which `vae train` visits its training images each epoch. */
+void vae_rng_shuffle(vae_rng *rng, int *order, int n);
 
 /* ---------------------------------------------------------------- configuration */
+
+/* How the public structs grow (docs/abi.md). vae_config and vae_train_opts keep their size and the offsets
+ * of their fields for a whole MAJOR version: each ends in a `reserved` array of 4-byte words. A new field
+ * goes at the end, just before `reserved`, which shrinks by the field's size in words (an 8-byte field
+ * first takes one word to align itself if needed), so sizeof stays VAE_CONFIG_SIZE / VAE_TRAIN_OPTS_SIZE
+ * (src/version.c checks both when it compiles). vae_config_default / vae_train_opts_default set every
+ * field, the new ones included, so a program built against an older header that starts from them gets
+ * the new fields' defaults; a new field's zero value should also mean "as before", for programs that zero
+ * the struct instead. Reserved words must be left as the default functions set them (zero). */
+#define VAE_CONFIG_SIZE 256
+#define VAE_TRAIN_OPTS_SIZE 128
 
 typedef enum { VAE_BERNOULLI = 0, VAE_GAUSSIAN = 1 } vae_likelihood;
 typedef enum { VAE_RELU = 0, VAE_TANH = 1 } vae_activation;
@@ -85,6 +119,8 @@ typedef struct {
     vae_arch arch;                   /* VAE_MLP (default) or VAE_CONV */
     int n_conv;                      /* number of convolutions in the encoder (and transposed ones in the decoder) */
     int conv_channels[VAE_MAX_CONV]; /* output channels, encoder order: 32,64 */
+    /* new fields here (see "How the public structs grow" above) */
+    int32_t reserved[39];            /* zero; sizeof(vae_config) == VAE_CONFIG_SIZE */
 } vae_config;
 
 /** Fill cfg with the PyTorch example's model: 28x28x1, hidden 400, latent 20, Bernoulli, ReLU, MLP.
@@ -129,6 +165,8 @@ typedef struct {
                           of Burda et al. (2015) with S samples per image, -log (1/S) sum_s w_s with
                           log w_s = log p(x|z_s) + kl_weight * (log p(z_s) - log q(z_s|x)); S = 1 is the ELBO
                           with a one-sample KL estimate. Needs B * S <= max_batch rows. */
+    /* new fields here (see "How the public structs grow" above) */
+    int32_t reserved[26];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
 } vae_train_opts;
 
 /** Fill opts with the defaults listed above. */
@@ -177,6 +215,10 @@ vae_status vae_save(const vae_model *model, const char *path);
 
 /** Read a checkpoint written by vae_save (or by the PyTorch interop script) and build the model. */
 vae_status vae_load(vae_model **out, const char *path, int max_batch);
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@ void vae_config_default(vae_config *cfg) {
 }
 
 void vae_train_opts_default(vae_train_opts *o) {
+    memset(o, 0, sizeof *o);
     o->lr = 1e-3f;
     o->beta1 = 0.9f;
     o->beta2 = 0.999f;

@@ -71,3 +71,13 @@ void vae_rng_bernoulli(vae_rng *rng, float *x, size_t n) {
     }
     if (i < n) x[i] = bernoulli24(next(rng) >> 40, x[i]);
 }
+
+void vae_rng_shuffle(vae_rng *rng, int *order, int n) {
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(next(rng) % (uint64_t)(i + 1));
+        int tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}

@@ -50,24 +50,13 @@ void vae_trainer_free(vae_trainer *t) {
 
 int vae_trainer_batches(const vae_trainer *t) { return (t->n_train + t->batch - 1) / t->batch; }
 
-/* Fisher-Yates over 0..n-1 */
-static void shuffle(int *order, int n, vae_rng *rng) {
-    for (int i = 0; i < n; i++) order[i] = i;
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)(vae_rng_next(rng) % (uint64_t)(i + 1));
-        int tmp = order[i];
-        order[i] = order[j];
-        order[j] = tmp;
-    }
-}
-
 vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae_progress_fn progress, void *ud,
                                  volatile sig_atomic_t *stop) {
     int n_batches = vae_trainer_batches(t);
     int conditional = vae_get_config(t->model)->n_classes > 0;
     if (stop && *stop) return VAE_OK; // before the shuffle, so a resumed run draws the same order
     if (t->next_batch == 0) {
-        shuffle(t->order, t->n_train, &t->rng);
+        vae_rng_shuffle(&t->rng, t->order, t->n_train);
         t->loss_sum = 0.0;
         t->train_seconds = 0.0;
     }
