@@ -6,6 +6,9 @@
 #   debug          the same programs built with ASan + UBSan into build-debug/
 #   fuzz           libFuzzer targets with clang, each run for FUZZ_SECONDS
 #   setup, data    scripts/setup (Debian packages) and scripts/fetch-data (MNIST, Fashion-MNIST)
+#   install        a portable build (ARCH=) in build-dist/, installed under DESTDIR PREFIX (bin, lib, include,
+#                  pkg-config, man pages); uninstall removes exactly those files
+#   deb            build-dist/libvae_VERSION_ARCH.deb from the same portable build (dpkg-deb under fakeroot)
 #   clean          remove build outputs
 
 CC      ?= gcc
@@ -18,9 +21,15 @@ PKGS    := libcjson cairo zlib stb
 # alternatives (which default to the pthread build) cannot swap it: BLAS and our elementwise kernels then
 # share one OpenMP thread pool, so N threads are N threads (the pthread build beside OpenMP made 2 cores
 # run 3+ spinning threads). docs/performance.md has the measurements.
-BLAS_DIR    := /usr/lib/x86_64-linux-gnu/openblas-openmp
-BLAS_CFLAGS := -I/usr/include/x86_64-linux-gnu/openblas-openmp
-BLAS_LIBS   := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
+# Its flags come from the openblas.pc that Debian ships with the OpenMP build, in the build's own folder
+# (/usr/lib/<multiarch>/openblas-openmp/pkgconfig): the openblas.pc on pkg-config's default path is an
+# alternatives link that points to the pthread build by default. Another system: `make BLAS_PCDIR=...`.
+MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
+BLAS_PCDIR  ?= /usr/lib/$(MULTIARCH)/openblas-openmp/pkgconfig
+BLAS_PC     := PKG_CONFIG_PATH=$(BLAS_PCDIR) pkg-config openblas
+BLAS_DIR    := $(patsubst %/,%,$(shell $(BLAS_PC) --variable=libdir 2>/dev/null))
+BLAS_CFLAGS := $(shell $(BLAS_PC) --cflags 2>/dev/null)
+BLAS_LIBS   := $(shell $(BLAS_PC) --libs 2>/dev/null) -Wl,-rpath,$(BLAS_DIR)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # ALL_CFLAGS adds what the build needs to the user's CFLAGS (so `make CFLAGS=...` keeps working).
@@ -43,12 +52,17 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit demo bench debug fuzz setup data clean
-all: $(BUILD)/libvae.a $(BUILD)/vae $(BUILD)/examples/decode
+.PHONY: all test unit demo bench debug fuzz setup data clean install uninstall deb dist
+all: $(BUILD)/libvae.a $(BUILD)/vae $(BUILD)/examples/decode $(BUILD)/libvae.so
+
+# The library's objects serve both libvae.a and libvae.so: -fPIC for the shared library; -fvisibility=hidden
+# so that libvae.so exports only what include/vae.h declares (its declarations are marked default);
+# -fno-semantic-interposition so that exported functions still inline into their callers in the library.
+LIB_CFLAGS := -fPIC -fvisibility=hidden -fno-semantic-interposition
 
 $(BUILD)/obj/%.o: src/%.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/tools/%.o: tools/%.c Makefile
 	@mkdir -p $(dir $@)
@@ -112,6 +126,83 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 clean:
-	rm -rf build build-debug build-fuzz
+	rm -rf build build-debug build-fuzz build-dist
+
+# ---------------------------------------------------------------- shared library, install, packages
+# The version is the one include/vae.h declares; the soname carries its MAJOR (docs/abi.md).
+VERSION := $(shell sed -n 's/.*VAE_VERSION_STRING "\(.*\)".*/\1/p' include/vae.h)
+SONAME  := libvae.so.$(firstword $(subst ., ,$(VERSION)))
+
+# libvae.so.VERSION, its soname link, and libvae.so for -lvae. The library links what its objects use;
+# --no-undefined: a symbol missing from the link fails here rather than in a user's program.
+$(BUILD)/libvae.so.$(VERSION): $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--as-needed -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libvae.so: $(BUILD)/libvae.so.$(VERSION)
+	ln -sf libvae.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf libvae.so.$(VERSION) $@
+
+# Manual pages: vae.1 from the CLI's own flag tables (`vae --man`: the tables that print --help), libvae.3
+# from include/vae.h's declarations and doc comments (scripts/man-libvae).
+$(BUILD)/man/vae.1: $(BUILD)/vae
+	@mkdir -p $(dir $@)
+	$(BUILD)/vae --man >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/man/libvae.3: include/vae.h scripts/man-libvae
+	@mkdir -p $(dir $@)
+	scripts/man-libvae include/vae.h >$@.tmp && mv $@.tmp $@
+
+# Where `make install` puts things: DESTDIR (a staging root, empty by default) + PREFIX + the folders below.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+# Install and packages use a portable build (INSTALL_ARCH, no -march=native by default) of their own in DIST,
+# so an installed or packaged binary runs on any x86-64 machine; `make` and the tests keep -march=native.
+DIST         ?= build-dist
+INSTALL_ARCH ?=
+DIST_FILES = $(DIST)/vae $(DIST)/libvae.a $(DIST)/libvae.so $(DIST)/man/vae.1 $(DIST)/man/libvae.3
+
+dist:
+	$(MAKE) BUILD=$(DIST) ARCH="$(INSTALL_ARCH)" $(DIST_FILES)
+
+# vae.pc: static linking (pkg-config --static) adds the private requirements: the pkg-config packages of
+# PKGS, OpenBLAS's OpenMP build by path with its rpath (as the Makefile links it), OpenMP and libm.
+install: dist
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 755 $(DIST)/vae $(DESTDIR)$(BINDIR)/vae
+	install -m 755 $(DIST)/libvae.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvae.so.$(VERSION)
+	ln -sf libvae.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvae.so
+	install -m 644 $(DIST)/libvae.a $(DESTDIR)$(LIBDIR)/libvae.a
+	install -m 644 include/vae.h $(DESTDIR)$(INCLUDEDIR)/vae.h
+	install -m 644 $(DIST)/man/vae.1 $(DESTDIR)$(MANDIR)/man1/vae.1
+	install -m 644 $(DIST)/man/libvae.3 $(DESTDIR)$(MANDIR)/man3/libvae.3
+	{ echo 'prefix=$(PREFIX)'; \
+	  echo 'libdir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))'; \
+	  echo 'includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))'; \
+	  echo; \
+	  echo 'Name: vae'; \
+	  echo 'Description: libvae, a variational autoencoder library'; \
+	  echo 'Version: $(VERSION)'; \
+	  echo 'Requires.private: $(PKGS)'; \
+	  echo 'Libs: -L$${libdir} -lvae'; \
+	  echo 'Libs.private: $(BLAS_LIBS) -fopenmp -lm'; \
+	  echo 'Cflags: -I$${includedir}'; } >$(DESTDIR)$(LIBDIR)/pkgconfig/vae.pc
+	@[ -n "$(DESTDIR)" ] || echo "make install: programs linked with -lvae find libvae.so once the loader's cache knows it: run ldconfig"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vae $(DESTDIR)$(LIBDIR)/libvae.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libvae.so $(DESTDIR)$(LIBDIR)/libvae.a $(DESTDIR)$(LIBDIR)/pkgconfig/vae.pc \
+	    $(DESTDIR)$(INCLUDEDIR)/vae.h $(DESTDIR)$(MANDIR)/man1/vae.1 $(DESTDIR)$(MANDIR)/man3/libvae.3
+
+# The Debian package: the same installation staged under DIST/deb with Debian's paths, then
+# scripts/make-deb writes its control file (dependencies from dpkg-shlibdeps) and runs dpkg-deb.
+deb:
+	rm -rf $(DIST)/deb
+	$(MAKE) install DESTDIR=$(abspath $(DIST))/deb PREFIX=/usr LIBDIR=/usr/lib/$(MULTIARCH)
+	scripts/make-deb $(DIST)/deb $(VERSION) $(DIST)
 
 -include $(shell find $(BUILD) build-debug -name '*.d' 2>/dev/null)
