@@ -93,19 +93,30 @@ static int flag_set(const char *cmd, flag_spec *f, const char *text) {
     return -1;
 }
 
+const char *flag_arg_name(const flag_spec *f) {
+    return f->type == FLAG_BOOL ? "" : f->type == FLAG_CHOICE ? f->choices
+           : f->type == FLAG_INT ? "N" : f->type == FLAG_DOUBLE ? "X" : "VALUE";
+}
+
+void flag_default_text(const flag_spec *f, char *buf, size_t size) {
+    if (f->required) snprintf(buf, size, "required");
+    else if (f->type == FLAG_BOOL) snprintf(buf, size, "default: off");
+    else snprintf(buf, size, "default: %s", f->def && *f->def ? f->def : "none");
+}
+
+void (*vae__help_hook)(const char *cmd, const char *usage, const flag_spec *flags);
+
 static void print_help(const char *cmd, const char *usage, const flag_spec *flags) {
+    if (vae__help_hook) { // another format of the same table (tools/man.c)
+        vae__help_hook(cmd, usage, flags);
+        return;
+    }
     printf("usage: vae %s %s\n\nflags:\n", cmd, usage);
     for (const flag_spec *f = flags; f->name; f++) {
-        char left[64];
-        const char *arg = f->type == FLAG_BOOL ? "" : f->type == FLAG_CHOICE ? f->choices
-                          : f->type == FLAG_INT ? "N" : f->type == FLAG_DOUBLE ? "X" : "VALUE";
-        snprintf(left, sizeof left, "%s %s", f->name, arg);
-        printf("  %-28s %s", left, f->help);
-        if (f->required) printf(" (required)");
-        else if (f->type == FLAG_BOOL) printf(" (default: off)");
-        else if (f->def && *f->def) printf(" (default: %s)", f->def);
-        else printf(" (default: none)");
-        putchar('\n');
+        char left[64], dflt[128];
+        snprintf(left, sizeof left, "%s %s", f->name, flag_arg_name(f));
+        flag_default_text(f, dflt, sizeof dflt);
+        printf("  %-28s %s (%s)\n", left, f->help, dflt);
     }
     printf("  %-28s %s\n", "--help", "print this help and exit");
 }

@@ -34,6 +34,15 @@ typedef struct {
  */
 int flags_parse(const char *cmd, const char *usage, flag_spec *flags, int argc, char **argv);
 
+/** @return the placeholder of a flag's value in help texts: "N", "X", "VALUE", the choices, or "" (BOOL). */
+const char *flag_arg_name(const flag_spec *f);
+
+/** Write "required", "default: off" (BOOL) or "default: TEXT" ("none" when empty) into buf. */
+void flag_default_text(const flag_spec *f, char *buf, size_t size);
+
+/** When set, --help calls this instead of printing the usual text (tools/man.c writes the man page so). */
+extern void (*vae__help_hook)(const char *cmd, const char *usage, const flag_spec *flags);
+
 /** @return the spec of a flag by name (for ->given), or NULL. */
 flag_spec *flag_find(flag_spec *flags, const char *name);
 

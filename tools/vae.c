@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "common.h"
 #include "image.h"
+#include "man.h"
 #include "model.h"
 #include "train.h"
 
@@ -831,7 +832,8 @@ static const command commands[] = {
     {NULL, NULL, NULL}};
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: vae COMMAND [flags]   (vae COMMAND --help lists a command's flags and defaults)\n\ncommands:\n");
+    fprintf(f, "usage: vae COMMAND [flags]   (vae COMMAND --help lists a command's flags and defaults)\n"
+               "       vae --version\n\ncommands:\n");
     for (const command *c = commands; c->name; c++) fprintf(f, "  %-12s %s\n", c->name, c->summary);
 }
 
@@ -843,6 +845,15 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("vae %s (libvae %s)\n", VAE_VERSION_STRING, vae_version());
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--man") == 0) { // the vae(1) page from the same flag tables (tools/man.c)
+        vae__man_begin();
+        for (const command *c = commands; c->name; c++) vae__man_command(c->name, c->summary, c->run);
+        return vae__man_end();
     }
     for (const command *c = commands; c->name; c++)
         if (strcmp(argv[1], c->name) == 0) return c->run(argc - 2, argv + 2);
