@@ -6,8 +6,15 @@
  * tensor at fault. The library never prints, exits, installs signal handlers or changes global state
  * (OpenBLAS thread count included): the caller owns all of that.
  *
- * Dimension letters used in comments: B batch, D input size (height*width*channels), H hidden width,
- * Z latent size, K number of classes (conditional models), S importance samples.
+ * Dimension letters used in comments (one meaning each, in the code and docs/ too): B batch, D input size
+ * (H*W*C), H, W, C image height, width, channels, N hidden width, Z latent size, L number of classes
+ * (conditional models), S importance samples, K kernel size (convolutions).
+ *
+ * Argument policy: every function checks its arguments. A NULL pointer that is not documented as allowed, a
+ * size out of range, or an option that is out of range or not finite gives VAE_ERR_ARG with a message
+ * naming the argument, and changes nothing. Functions that return a value instead of a status (vae_num_params,
+ * vae_get_config, ...) return 0 or NULL for a NULL model and set the message; vae_rng_* functions, which
+ * return numbers, need a valid generator. vae_save refuses a model whose parameters are not all finite.
  */
 #ifndef VAE_H
 #define VAE_H
@@ -106,7 +113,7 @@ typedef struct {
     int n_hidden;                    /* number of hidden layers in the encoder (mirrored by the decoder) */
     int hidden[VAE_MAX_HIDDEN];      /* widths, encoder order: 512,256 gives D-512-256-Z and Z-256-512-D */
     int n_latent;                    /* Z */
-    int n_classes;                   /* K > 0: conditional model, one-hot label fed to encoder and decoder */
+    int n_classes;                   /* L > 0: conditional model, one-hot label fed to encoder and decoder */
     vae_likelihood likelihood;       /* Bernoulli (logits) or Gaussian (learned scalar variance) */
     vae_activation activation;       /* hidden-layer nonlinearity */
     int ae;                          /* 1: plain deterministic autoencoder (z = mu, no KL) */
@@ -165,8 +172,11 @@ typedef struct {
                           of Burda et al. (2015) with S samples per image, -log (1/S) sum_s w_s with
                           log w_s = log p(x|z_s) + kl_weight * (log p(z_s) - log q(z_s|x)); S = 1 is the ELBO
                           with a one-sample KL estimate. Needs B * S <= max_batch rows. */
+    int grad_rows;     /* the gradient is the sum over the batch's images divided by this (0: by the batch size
+                          B, the batch mean). A data-parallel caller sets the global batch, so that the sum of
+                          the ranks' gradients is the global batch's mean gradient. */
     /* new fields here (see "How the public structs grow" above) */
-    int32_t reserved[26];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
+    int32_t reserved[25];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
 } vae_train_opts;
 
 /** Fill opts with the defaults listed above. */
@@ -184,7 +194,7 @@ typedef struct {
 /**
  * One Adam step on a batch.
  * @param x       (B, D) inputs; grey values in [0, 1] for Bernoulli models
- * @param labels  (B) class labels in [0, K) for conditional models, else NULL
+ * @param labels  (B) class labels in [0, L) for conditional models, else NULL
  * @param n       B, 1 <= n <= max_batch (n * S <= max_batch with opts->iwae_k = S > 0)
  * @param rng     source of the reparameterization noise eps
  * @param out     receives the batch's mean losses (may be NULL)
@@ -192,6 +202,73 @@ typedef struct {
  */
 vae_status vae_train_step(vae_model *model, const float *x, const int *labels, int n,
                           const vae_train_opts *opts, vae_rng *rng, vae_losses *out);
+
+/* ---------------------------------------------------------------- the training step in two calls
+ *
+ * vae_train_step is vae_step_grad then vae_step_apply. A data-parallel trainer (MPI) calls the two itself
+ * and sums the ranks' gradient buffers in between, each rank with opts.grad_rows = the global batch:
+ *
+ *     vae_step_grad(m, x, labels, n_local, &opts, rng, &losses);   // gradient / global batch
+ *     vae_grad_buffer(m, &g, &len);  MPI_Allreduce(MPI_IN_PLACE, g, len, MPI_FLOAT, MPI_SUM, comm);
+ *     vae_step_apply(m, &opts);                                     // same update on every rank
+ */
+
+/**
+ * Forward and backward pass on a batch: the loss parts into *out, and the gradient of the batch's summed
+ * objective divided by opts->grad_rows (or by n when it is 0) into the flat gradient buffer (overwritten).
+ * Parameters and Adam state are not touched.
+ * @param x, labels, n, rng, out  as for vae_train_step
+ * @return VAE_ERR_NAN when the loss is not finite: the gradient buffer is then all NaN, so that a sum over
+ *         ranks carries the failure to every rank's vae_step_apply
+ */
+vae_status vae_step_grad(vae_model *model, const float *x, const int *labels, int n, const vae_train_opts *opts,
+                         vae_rng *rng, vae_losses *out);
+
+/**
+ * The step's guard and update: VAE_ERR_NAN (naming the first tensor at fault, parameters untouched) when the
+ * gradient buffer holds a value that is not finite, else one Adam step (opts->lr, beta1, beta2, adam_eps) over
+ * the flat parameter buffer with the gradient as it lies in the buffer.
+ */
+vae_status vae_step_apply(vae_model *model, const vae_train_opts *opts);
+
+/**
+ * The flat gradient buffer: *grad receives its address (vae_num_params floats, the layout of the parameters:
+ * the tensor table of docs/checkpoint.md), *len its length. Valid until vae_free; vae_step_grad overwrites it,
+ * vae_step_apply reads it.
+ */
+vae_status vae_grad_buffer(vae_model *model, float **grad, size_t *len);
+
+/**
+ * The flat parameter buffer, same layout (for a broadcast from one rank to the others, or a checksum).
+ * Writing into it changes the model; the Adam moments stay as they are.
+ */
+vae_status vae_param_buffer(vae_model *model, float **params, size_t *len);
+
+/** @return the number of Adam steps the model has taken (0 for a new model, or when model is NULL). */
+long vae_steps_taken(const vae_model *model);
+
+/* ---------------------------------------------------------------- schedules (src/schedule.c) */
+
+#define VAE_LR_SCHEDULE_MAX 32
+
+/** A learning-rate schedule "E1:LR1,E2:LR2,...": E1 epochs at LR1, then E2 epochs at LR2, ...; the last rate
+ *  continues. n = 0: the constant rate given to vae_lr_at. */
+typedef struct {
+    int n;
+    int epochs[VAE_LR_SCHEDULE_MAX];
+    double lr[VAE_LR_SCHEDULE_MAX];
+} vae_lr_schedule;
+
+/** Parse spec ("" gives the empty schedule). VAE_ERR_ARG with a message when it is not a list of
+ *  EPOCHS:RATE pairs with 1 <= EPOCHS <= 1000000 and 0 < RATE < 10, at most VAE_LR_SCHEDULE_MAX of them. */
+vae_status vae_lr_schedule_parse(vae_lr_schedule *schedule, const char *spec);
+
+/** @return the learning rate of epoch `epoch` (1-based) under the schedule, or `fallback` when it is empty. */
+double vae_lr_at(const vae_lr_schedule *schedule, int epoch, double fallback);
+
+/** @return the KL weight after `step` steps of a linear warm-up from 0 to beta over warmup_steps steps
+ *  (beta itself when warmup_steps is 0 or the warm-up is over). */
+float vae_kl_weight_at(float beta, long warmup_steps, long step);
 
 /**
  * Per-image negative ELBO with one z sample per image (KL weight 1), no parameter change.

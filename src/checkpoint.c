@@ -176,7 +176,13 @@ vae_status vae_checkpoint_save(const vae_model *m, const char *path, const vae_m
     return st;
 }
 
-vae_status vae_save(const vae_model *m, const char *path) { return vae_checkpoint_save(m, path, NULL); }
+vae_status vae_save(const vae_model *m, const char *path) {
+    if (!m || !path) return vae_fail(VAE_ERR_ARG, "vae_save: %s is NULL", !m ? "model" : "path");
+    if (!all_finite(m->params, m->n_params))
+        return vae_fail(VAE_ERR_ARG, "vae_save: %s: the parameters of %s are not all finite; not written", path,
+                        vae_nonfinite_tensor(m, m->params));
+    return vae_checkpoint_save(m, path, NULL);
+}
 
 vae_status vae_train_state_save(const vae_trainer *t, const char *path, const vae_meta *extra) {
     const vae_model *m = t->model;
@@ -323,6 +329,8 @@ vae_status vae_checkpoint_load(vae_model **out, const char *path, int max_batch,
 }
 
 vae_status vae_load(vae_model **out, const char *path, int max_batch) {
+    if (out) *out = NULL;
+    if (!out || !path) return vae_fail(VAE_ERR_ARG, "vae_load: %s is NULL", !out ? "out" : "path");
     return vae_checkpoint_load(out, path, max_batch, NULL);
 }
 

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "layers.h"
 #include "model.h"
+#include "objective.h"
 #include "ops.h"
 
 #define LOG_2PI 1.8378770664093453
@@ -96,8 +97,9 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
  * kl_weight * z, and logvar directly through -0.5 * kl_weight (the entropy term); mu and logvar also get
  * the z path, dmu = dz and dlogvar = dz * eps * sigma / 2 (reparam_backward's rule), summed over the
  * image's samples. The weights scale each row's gradient before the decoder's backward pass. */
-vae_status vae_train_step_iwae(vae_model *m, const float *x, const int *labels, int n, int k,
-                               const vae_train_opts *o, vae_rng *rng, vae_losses *out) {
+static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
+                            int rows, vae_rng *rng, vae_losses *out) {
+    int k = o->iwae_k;
     if (m->cfg.ae) return vae_fail(VAE_ERR_ARG, "the importance-weighted bound needs a VAE; this model is an autoencoder");
     if (k < 1) return vae_fail(VAE_ERR_ARG, "iwae k = %d samples: at least 1 needed", k);
     if (n < 1 || (long long)n * k > m->max_batch)
@@ -145,7 +147,7 @@ vae_status vae_train_step_iwae(vae_model *m, const float *x, const int *labels, 
     else
         bernoulli_nll_forward_backward_rep(nll, m->grad_a, m->out, x, R, k, D);
 
-    // per image: log-mean-exp of log w, and the row scales wt / n (written over nll, which is then done)
+    // per image: log-mean-exp of log w, and the row scales wt / rows (written over nll, which is then done)
     double loss = 0.0, recon = 0.0, kl = 0.0;
     for (int i = 0; i < n; i++) {
         float *nl = nll + (size_t)i * k;
@@ -162,21 +164,19 @@ vae_status vae_train_step_iwae(vae_model *m, const float *x, const int *labels, 
             nl[s] = (float)w;
             sum += w;
         }
-        for (int s = 0; s < k; s++) nl[s] = (float)(nl[s] / sum / n);
+        for (int s = 0; s < k; s++) nl[s] = (float)(nl[s] / sum / rows);
         loss += -(mx + log(sum) - log((double)k));
     }
     loss /= n;
     recon /= R;
     kl /= R;
-    if (out) {
-        out->loss = loss;
-        out->recon = recon;
-        out->kl = kl;
-    }
+    out->loss = loss;
+    out->recon = recon;
+    out->kl = kl;
     if (!isfinite(loss))
         return vae_fail(VAE_ERR_NAN, "step %ld: the importance-weighted loss (k = %d) is %g (reconstruction %g, KL "
                         "estimate %g)", m->step + 1, k, loss, recon, kl);
-    const float *scale = nll; // (R) wt / n
+    const float *scale = nll; // (R) wt / rows
 
     // backward: reconstruction -> decoder output, each row times its scale
     zero_floats(m->grads, m->n_params);
@@ -210,13 +210,12 @@ vae_status vae_train_step_iwae(vae_model *m, const float *x, const int *labels, 
             }
             wsum += scale[r];
         }
-        // log q's direct -0.5 per logvar, weighted by the image's scales (sum wt / n = 1/n)
+        // log q's direct -0.5 per logvar, weighted by the image's scales (sum wt / rows = 1/rows)
         float dq = (float)(-0.5 * kw * wsum);
         for (int j = 0; j < Z; j++) dlv[j] = dlv[j] * 0.5f * expf(0.5f * lv[j]) + dq;
     }
     vae_encoder_backward(m, x, n);
-    if (!all_finite(m->grads, m->n_params))
-        return vae_fail(VAE_ERR_NAN, "step %ld: the gradient of %s is not finite", m->step + 1, vae_nonfinite_tensor(m));
-    vae_adam_step(m, o->lr, o->beta1, o->beta2, o->adam_eps);
     return VAE_OK;
 }
+
+const vae__objective vae__objective_iwae = {"iwae", iwae_grad};

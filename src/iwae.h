@@ -13,19 +13,14 @@
  */
 vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, int k, vae_rng *rng, float *nll);
 
-/**
- * One Adam step on the importance-weighted bound with k samples per image (vae_train_step calls it when
- * opts->iwae_k > 0; k is taken from the argument):
- *   loss = mean_i -log (1/k) sum_s w_is,  log w_is = log p(x_i|z_is) + kl_weight * (log p(z_is) - log q(z_is|x_i)),
- *   z_is = mu_i + exp(logvar_i / 2) * eps_is, eps (n*k, Z) drawn from rng, sample s of image i in row i*k + s.
- * Its gradient is sum_s wt_is grad(-log w_is) / n with the normalised weights wt_is = w_is / sum_s' w_is'
- * held constant. The encoder runs once on the n images; the n*k samples go through the decoder as one batch,
- * so n * k <= max_batch. out->recon, out->kl: means over the n*k samples of -log p(x|z) and log q - log p.
- * Leaves scratch (not per-image losses) in m->recon and m->kl.
- * @return VAE_ERR_ARG for an autoencoder or a batch too large; VAE_ERR_NAN (parameters untouched) when the
- *         loss or a gradient is not finite
- */
-vae_status vae_train_step_iwae(vae_model *m, const float *x, const int *labels, int n, int k,
-                               const vae_train_opts *opts, vae_rng *rng, vae_losses *out);
+/* The training objective on the same bound (objective.h's vae__objective_iwae, chosen by vae_step_grad when
+ * opts->iwae_k = S > 0), with S samples per image:
+ *   loss = mean_i -log (1/S) sum_s w_is,  log w_is = log p(x_i|z_is) + kl_weight * (log p(z_is) - log q(z_is|x_i)),
+ *   z_is = mu_i + exp(logvar_i / 2) * eps_is, eps (n*S, Z) drawn from rng, sample s of image i in row i*S + s.
+ * Its gradient is sum_s wt_is grad(-log w_is) / rows with the normalised weights wt_is = w_is / sum_s' w_is'
+ * held constant. The encoder runs once on the n images; the n*S samples go through the decoder as one batch,
+ * so n * S <= max_batch. out->recon, out->kl: means over the n*S samples of -log p(x|z) and log q - log p.
+ * Leaves scratch (not per-image losses) in m->recon and m->kl. VAE_ERR_ARG for an autoencoder or a batch too
+ * large. */
 
 #endif /* VAE_IWAE_H */

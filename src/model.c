@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "common.h"
-#include "iwae.h"
 #include "layers.h"
 #include "ops.h"
 
 void vae_config_default(vae_config *cfg) {
+    if (!cfg) return;
     memset(cfg, 0, sizeof *cfg);
     cfg->height = 28;
     cfg->width = 28;
@@ -23,16 +23,6 @@ void vae_config_default(vae_config *cfg) {
     cfg->likelihood = VAE_BERNOULLI;
     cfg->activation = VAE_RELU;
     cfg->ae = 0;
-}
-
-void vae_train_opts_default(vae_train_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->lr = 1e-3f;
-    o->beta1 = 0.9f;
-    o->beta2 = 0.999f;
-    o->adam_eps = 1e-8f;
-    o->kl_weight = 1.0f;
-    o->iwae_k = 0;
 }
 
 /* Limits keep every size product far below overflow: D <= 2^24, widths <= 2^16. */
@@ -308,17 +298,26 @@ void vae_model_init(vae_model *m, vae_rng *rng) {
 }
 
 vae_status vae_create(vae_model **out, const vae_config *cfg, int max_batch, vae_rng *rng) {
+    if (out) *out = NULL;
+    if (!out || !cfg || !rng)
+        return vae_fail(VAE_ERR_ARG, "vae_create: %s is NULL", !out ? "out" : !cfg ? "cfg" : "rng");
     vae_status st = vae_model_alloc(out, cfg, max_batch);
     if (st) return st;
     vae_model_init(*out, rng);
     return VAE_OK;
 }
 
-const vae_config *vae_get_config(const vae_model *m) { return &m->cfg; }
-size_t vae_num_params(const vae_model *m) { return m->n_params; }
-int vae_max_batch(const vae_model *m) { return m->max_batch; }
+/* The accessors return a value, not a status: 0 or NULL (with the message) for a NULL model. */
+static int null_model(const vae_model *m, const char *fn) {
+    if (m) return 0;
+    vae_fail(VAE_ERR_ARG, "%s: model is NULL", fn);
+    return 1;
+}
+const vae_config *vae_get_config(const vae_model *m) { return null_model(m, "vae_get_config") ? NULL : &m->cfg; }
+size_t vae_num_params(const vae_model *m) { return null_model(m, "vae_num_params") ? 0 : m->n_params; }
+int vae_max_batch(const vae_model *m) { return null_model(m, "vae_max_batch") ? 0 : m->max_batch; }
 
-static vae_status check_call(const vae_model *m, int n, const int *labels) {
+vae_status vae__check_batch(const vae_model *m, int n, const int *labels) {
     if (n < 1 || n > m->max_batch)
         return vae_fail(VAE_ERR_ARG, "batch of %d images: the model holds 1..%d", n, m->max_batch);
     if (m->K > 0) {
@@ -396,50 +395,6 @@ void vae_decoder_forward(vae_model *m, int n) {
     }
 }
 
-/* want_grad: also leave the loss gradient with respect to the decoder output in grad_a (one pass over the
- * logits computes both; the training step's path). */
-static vae_status forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, int want_grad) {
-    vae_status st = check_call(m, n, labels);
-    if (st) return st;
-    int Z = m->Z, K = m->K;
-    vae_encoder_forward(m, x, labels, n);
-    const float *head = m->enc_out[m->n_enc - 1];
-    const float *mu = head, *logvar = head + Z;
-
-    // z: mu + exp(logvar/2) * eps, or mu itself for an autoencoder and for deterministic decoding
-    if (rng && !m->cfg.ae) {
-        vae_rng_normals(rng, m->eps, (size_t)n * Z);
-    } else {
-        memset(m->eps, 0, (size_t)n * Z * sizeof(float));
-    }
-    reparam_forward(m->zin, mu, logvar, m->eps, n, Z, 2 * Z, Z + K);
-    if (K > 0)
-        for (int b = 0; b < n; b++) {
-            float *oh = m->zin + (size_t)b * (Z + K) + Z;
-            memset(oh, 0, (size_t)K * sizeof(float));
-            oh[labels[b]] = 1.0f;
-        }
-    vae_decoder_forward(m, n);
-
-    const float *out = m->out;
-    m->dout_ready = 0;
-    if (m->cfg.likelihood == VAE_GAUSSIAN) {
-        gaussian_nll_forward(m->recon, out, x, P(m, m->logvar_tensor)[0], n, m->D);
-    } else if (want_grad) {
-        bernoulli_nll_forward_backward(m->recon, m->grad_a, out, x, n, m->D, 1.0f / (float)n);
-        m->dout_ready = 1;
-    } else {
-        bernoulli_nll_forward(m->recon, out, x, n, m->D);
-    }
-    if (m->cfg.ae) memset(m->kl, 0, (size_t)n * sizeof(float));
-    else kl_forward(m->kl, mu, logvar, n, Z, 2 * Z);
-    return VAE_OK;
-}
-
-vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng) {
-    return forward(m, x, labels, n, rng, 0);
-}
-
 float *vae_decoder_backward(vae_model *m, int n) {
     float *dout = m->grad_a, *dinp = m->grad_b;
     // conv: the transposed convolutions, last first; each one's input passed through the activation
@@ -503,77 +458,75 @@ void vae_encoder_backward(vae_model *m, const float *x, int n) {
     }
 }
 
-void vae_backward(vae_model *m, const float *x, int n, float kl_weight) {
-    int Z = m->Z, K = m->K;
-    float scale = 1.0f / (float)n; // the loss is the batch mean
+/* z (n, Z) [| onehot(labels)] into zin: mu + exp(logvar/2) * eps with eps drawn from rng, or z = mu (eps = 0)
+ * when rng is NULL. */
+void vae__sample_z(vae_model *m, const int *labels, int n, vae_rng *rng) {
+    int Z = m->Z, L = m->K;
     const float *head = m->enc_out[m->n_enc - 1];
-    const float *mu = head, *logvar = head + Z;
-
-    // loss -> decoder output (into grad_a, where vae_decoder_backward reads it)
-    const float *out = m->out;
-    if (m->cfg.likelihood == VAE_GAUSSIAN)
-        gaussian_nll_backward(m->grad_a, G(m, m->logvar_tensor), out, x, P(m, m->logvar_tensor)[0], n, m->D, scale);
-    else if (!m->dout_ready)
-        bernoulli_nll_backward(m->grad_a, out, x, n, m->D, scale);
-    m->dout_ready = 0;
-
-    float *dzin = vae_decoder_backward(m, n);
-    // dzin (n, Z+K): through the reparameterization and the KL into dhead = [dmu | dlogvar]
-    float *dmu = m->dhead, *dlogvar = m->dhead + Z;
-    reparam_backward(dmu, dlogvar, dzin, logvar, m->eps, n, Z, 2 * Z, Z + K);
-    if (!m->cfg.ae) kl_backward(dmu, dlogvar, mu, logvar, n, Z, 2 * Z, kl_weight * scale);
-    vae_encoder_backward(m, x, n);
+    if (rng) vae_rng_normals(rng, m->eps, (size_t)n * Z);
+    else memset(m->eps, 0, (size_t)n * Z * sizeof(float));
+    reparam_forward(m->zin, head, head + Z, m->eps, n, Z, 2 * Z, Z + L);
+    if (L > 0)
+        for (int b = 0; b < n; b++) {
+            float *oh = m->zin + (size_t)b * (Z + L) + Z;
+            memset(oh, 0, (size_t)L * sizeof(float));
+            oh[labels[b]] = 1.0f;
+        }
 }
 
-/* Name the first tensor whose gradient is not finite (for the NaN guard's message). */
-const char *vae_nonfinite_tensor(const vae_model *m) {
+/* d loss / d [mu | logvar] (n, 2Z) into dhead from d loss / d zin (n, Z+L) through the reparameterization. */
+void vae__sample_z_backward(vae_model *m, const float *dzin, int n) {
+    int Z = m->Z;
+    const float *logvar = m->enc_out[m->n_enc - 1] + Z;
+    reparam_backward(m->dhead, m->dhead + Z, dzin, logvar, m->eps, n, Z, 2 * Z, Z + m->K);
+}
+
+/* Per-image reconstruction nll (n) into m->recon from the decoder's output m->out and targets x (n, D); with
+ * dout, also d (scale * sum of the nll) / d out into dout (n, D) and, for the Gaussian, the log-variance's
+ * gradient added into its slot of m->grads. Bernoulli computes both in one pass over the logits. */
+void vae__recon_forward(vae_model *m, const float *x, int n, float *dout, float scale) {
+    if (m->cfg.likelihood == VAE_GAUSSIAN) {
+        float lv = P(m, m->logvar_tensor)[0];
+        gaussian_nll_forward(m->recon, m->out, x, lv, n, m->D);
+        if (dout) gaussian_nll_backward(dout, G(m, m->logvar_tensor), m->out, x, lv, n, m->D, scale);
+    } else if (dout) {
+        bernoulli_nll_forward_backward(m->recon, dout, m->out, x, n, m->D, scale);
+    } else {
+        bernoulli_nll_forward(m->recon, m->out, x, n, m->D);
+    }
+}
+
+/* One z per image through the model: encode, sample (eps from rng; z = mu when rng is NULL), decode, and the
+ * per-image reconstruction nll (with its gradient into m->grad_a when want_grad). */
+vae_status vae__forward_one(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, int want_grad,
+                            float scale) {
+    vae_status st = vae__check_batch(m, n, labels);
+    if (st) return st;
+    vae_encoder_forward(m, x, labels, n);
+    vae__sample_z(m, labels, n, rng);
+    vae_decoder_forward(m, n);
+    vae__recon_forward(m, x, n, want_grad ? m->grad_a : NULL, scale);
+    return VAE_OK;
+}
+
+/* The backward pass of vae__forward_one from d loss / d out in m->grad_a to d loss / d [mu | logvar] in
+ * m->dhead (overwritten); the objective adds its latent term there and calls vae_encoder_backward. */
+void vae__backward_to_head(vae_model *m, int n) {
+    const float *dzin = vae_decoder_backward(m, n);
+    vae__sample_z_backward(m, dzin, n);
+}
+
+/* Name the first tensor whose values in buf (the gradients or the parameters) are not finite, for the
+ * messages of the NaN guard and of vae_save. */
+const char *vae_nonfinite_tensor(const vae_model *m, const float *buf) {
     for (int t = 0; t < m->n_tensors; t++)
-        if (!all_finite(m->grads + m->tensors[t].offset, m->tensors[t].numel)) return m->tensors[t].name;
+        if (!all_finite(buf + m->tensors[t].offset, m->tensors[t].numel)) return m->tensors[t].name;
     return NULL;
 }
 
-vae_status vae_train_step(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
-                          vae_rng *rng, vae_losses *out) {
-    if (o->iwae_k > 0) return vae_train_step_iwae(m, x, labels, n, o->iwae_k, o, rng, out);
-    vae_status st = forward(m, x, labels, n, rng, 1);
-    if (st) return st;
-    double recon = 0.0, kl = 0.0;
-    for (int b = 0; b < n; b++) {
-        recon += m->recon[b];
-        kl += m->kl[b];
-    }
-    recon /= n;
-    kl /= n;
-    double loss = recon + o->kl_weight * kl;
-    if (out) {
-        out->loss = loss;
-        out->recon = recon;
-        out->kl = kl;
-    }
-    if (!isfinite(loss))
-        return vae_fail(VAE_ERR_NAN, "step %ld: the loss is %g (reconstruction %g, KL %g)", m->step + 1, loss, recon, kl);
-    zero_floats(m->grads, m->n_params);
-    vae_backward(m, x, n, o->kl_weight);
-    if (!all_finite(m->grads, m->n_params))
-        return vae_fail(VAE_ERR_NAN, "step %ld: the gradient of %s is not finite", m->step + 1, vae_nonfinite_tensor(m));
-    vae_adam_step(m, o->lr, o->beta1, o->beta2, o->adam_eps);
-    return VAE_OK;
-}
-
-vae_status vae_eval_batch(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, float *loss,
-                          float *recon, float *kl) {
-    vae_status st = vae_forward(m, x, labels, n, rng);
-    if (st) return st;
-    for (int b = 0; b < n; b++) {
-        if (loss) loss[b] = m->recon[b] + m->kl[b];
-        if (recon) recon[b] = m->recon[b];
-        if (kl) kl[b] = m->kl[b];
-    }
-    return VAE_OK;
-}
-
 vae_status vae_encode(vae_model *m, const float *x, const int *labels, int n, float *mu, float *logvar) {
-    vae_status st = check_call(m, n, labels);
+    if (!m || !x || !mu) return vae_fail(VAE_ERR_ARG, "vae_encode: %s is NULL", !m ? "model" : !x ? "x" : "mu");
+    vae_status st = vae__check_batch(m, n, labels);
     if (st) return st;
     vae_encoder_forward(m, x, labels, n);
     const float *head = m->enc_out[m->n_enc - 1];
@@ -588,7 +541,8 @@ vae_status vae_encode(vae_model *m, const float *x, const int *labels, int n, fl
 }
 
 vae_status vae_decode(vae_model *m, const float *z, const int *labels, int n, float *out) {
-    vae_status st = check_call(m, n, labels);
+    if (!m || !z || !out) return vae_fail(VAE_ERR_ARG, "vae_decode: %s is NULL", !m ? "model" : !z ? "z" : "out");
+    vae_status st = vae__check_batch(m, n, labels);
     if (st) return st;
     if (m->K > 0) concat_onehot(m->zin, z, labels, n, m->Z, m->K);
     else memcpy(m->zin, z, (size_t)n * m->Z * sizeof(float));

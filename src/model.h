@@ -70,7 +70,6 @@ struct vae_model {
     float *dhead;                     /* (B, 2Z) */
     float *grad_a, *grad_b;           /* (B, widest layer) ping-pong gradient buffers */
     float *recon, *kl;                /* (B) per-image losses of the last forward */
-    int dout_ready;                   /* the last forward already left the loss gradient in grad_a */
 
     /* convolutional networks (n_conv > 0; docs/conv.md); images and feature maps are NHWC */
     int n_conv;                       /* convolutions in the encoder = transposed ones in the decoder; 0: MLP */
@@ -103,13 +102,11 @@ void vae_model_init(vae_model *m, vae_rng *rng);
 int vae_tensor_index(const vae_model *m, const char *name);
 
 /**
- * Forward pass over n images, leaving per-image recon and kl in m->recon, m->kl.
- * eps: sample fresh noise from rng (rng non-NULL), or use z = mu when rng is NULL.
+ * Evaluation pass over n images (the negative ELBO's parts): per-image recon and kl in m->recon, m->kl.
+ * eps: sample fresh noise from rng (rng non-NULL), or use z = mu when rng is NULL (always for an autoencoder,
+ * whose kl is 0). elbo.c.
  */
 vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng);
-
-/** Backward pass of the last forward for loss = mean_b(recon + kl_weight * kl); accumulates into grads. */
-void vae_backward(vae_model *m, const float *x, int n, float kl_weight);
 
 /** Run the decoder on m->zin (n rows, labels already in place); the output is m->out. */
 void vae_decoder_forward(vae_model *m, int n);
@@ -130,8 +127,30 @@ float *vae_decoder_backward(vae_model *m, int n);
  *  Uses grad_a and grad_b as scratch. */
 void vae_encoder_backward(vae_model *m, const float *x, int n);
 
-/** @return the name of the first tensor whose gradient is not finite, or NULL (the NaN guard's message). */
-const char *vae_nonfinite_tensor(const vae_model *m);
+/** VAE_ERR_ARG unless 1 <= n <= max_batch and, for a conditional model, labels holds n classes in range. */
+vae_status vae__check_batch(const vae_model *m, int n, const int *labels);
+
+/** z into m->zin from the head: mu + exp(logvar/2) * eps with eps (n, Z) drawn from rng into m->eps, or z = mu
+ *  when rng is NULL; the one-hot labels after it for a conditional model. */
+void vae__sample_z(vae_model *m, const int *labels, int n, vae_rng *rng);
+/** d loss / d zin (n, Z+L) -> d loss / d [mu | logvar] in m->dhead (overwritten), with the saved eps. */
+void vae__sample_z_backward(vae_model *m, const float *dzin, int n);
+
+/** Per-image reconstruction nll of m->out against x (n, D) into m->recon; with dout, also
+ *  d (scale * sum nll) / d out into dout and (Gaussian) the log-variance's gradient added to m->grads. */
+void vae__recon_forward(vae_model *m, const float *x, int n, float *dout, float scale);
+
+/** One z per image through the model (check, encode, sample, decode, reconstruction nll into m->recon; with
+ *  want_grad its gradient times scale into m->grad_a): the pass the ELBO, the autoencoder and evaluation share. */
+vae_status vae__forward_one(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, int want_grad,
+                            float scale);
+/** Backward of vae__forward_one from m->grad_a to m->dhead; the objective then adds its latent term to dhead
+ *  and calls vae_encoder_backward. */
+void vae__backward_to_head(vae_model *m, int n);
+
+/** @return the name of the first tensor whose values in buf (m->grads or m->params) are not all finite, or
+ *  NULL (the messages of the NaN guard and of vae_save). */
+const char *vae_nonfinite_tensor(const vae_model *m, const float *buf);
 
 /** One Adam step over the flat buffer (PyTorch's formula, bias-corrected). */
 void vae_adam_step(vae_model *m, float lr, float beta1, float beta2, float eps);

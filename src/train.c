@@ -69,10 +69,7 @@ vae_status vae_trainer_run_epoch(vae_trainer *t, const vae_train_opts *opts, vae
         if (t->binarize) vae_rng_bernoulli(&t->rng, t->x, (size_t)n * t->data->dim);
         if (conditional) vae_dataset_batch_labels(t->data, t->order, start, n, t->labels);
         vae_train_opts o = *opts;
-        long step = t->model->step; // steps taken before this one
-        o.kl_weight = t->kl_beta;
-        if (t->kl_warmup_steps > 0 && step < t->kl_warmup_steps)
-            o.kl_weight = t->kl_beta * (float)((double)step / (double)t->kl_warmup_steps);
+        o.kl_weight = vae_kl_weight_at(t->kl_beta, t->kl_warmup_steps, t->model->step); // steps taken before this one
         vae_losses losses;
         vae_status st = vae_train_step(t->model, t->x, conditional ? t->labels : NULL, n, &o, &t->rng, &losses);
         if (st) return st;

@@ -97,8 +97,9 @@ static inline double model_loss(void *p) {
     return L / c->n;
 }
 
-/* The whole model's gradient on 5 random inputs (labels 0,1,2,1,0 for conditional models), KL weight 0.7:
- * along a random direction over all parameters, then tensor by tensor. */
+/* The whole model's gradient on 5 random inputs (labels 0,1,2,1,0 for conditional models), KL weight 0.7, as
+ * vae_step_grad leaves it (the ELBO, or the reconstruction for an autoencoder): along a random direction over
+ * all parameters, then tensor by tensor. */
 static inline void check_model(const char *what, const vae_config *cfg) {
     vae_model *m;
     vae_status st = vae_create(&m, cfg, 6, &rng);
@@ -110,9 +111,14 @@ static inline void check_model(const char *what, const vae_config *cfg) {
     if (cfg->likelihood == VAE_GAUSSIAN) fill(x, (size_t)n * D, -1, 1);
     else fill(x, (size_t)n * D, 0, 1);
     model_ctx c = {m, x, cfg->n_classes ? labels : NULL, n, 0.7f, 42};
-    model_loss(&c);
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    vae_backward(m, x, n, c.kl_weight);
+    // the training step's gradient (vae_step_grad, the objective the configuration trains) with the same eps
+    vae_train_opts o;
+    vae_train_opts_default(&o);
+    o.kl_weight = c.kl_weight;
+    vae_rng r;
+    vae_rng_seed(&r, c.seed);
+    st = vae_step_grad(m, x, c.labels, n, &o, &r, NULL);
+    CHECK(st == VAE_OK, "%s: step_grad: %s", what, vae_last_error());
     char name[96];
     snprintf(name, sizeof name, "%s: all parameters", what);
     check_grad(name, model_loss, &c, m->params, m->grads, m->n_params, 1e-2);

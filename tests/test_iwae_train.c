@@ -1,4 +1,4 @@
-/* test_iwae_train.c: the importance-weighted training objective (vae_train_step_iwae, vae train --iwae-k):
+/* test_iwae_train.c: the importance-weighted training objective (iwae.c through vae_step_grad with opts.iwae_k, vae train --iwae-k):
  * its value against a double-precision reference with the same eps, k = 1 against the ELBO (exactly for the
  * same eps with the one-sample KL; in expectation against the closed-form KL, value and gradient), its
  * gradient against central finite differences on tiny MLP and conv configurations (k = 1 and 3, both
@@ -28,8 +28,15 @@ typedef struct {
     uint64_t seed;
 } iwae_ctx;
 
-/* The objective at the current parameters, with the same eps every call: one step with learning rate 0
- * (Adam moves nothing; the gradient stays in m->grads). */
+/* The importance-weighted objective with k samples per image: vae_step_grad with opts.iwae_k = k (loss parts
+ * into *l, the gradient into m->grads, the parameters untouched). */
+static vae_status iwae_step(vae_model *m, const float *x, const int *labels, int n, int k, vae_train_opts o,
+                            vae_rng *r, vae_losses *l) {
+    o.iwae_k = k;
+    return vae_step_grad(m, x, labels, n, &o, r, l);
+}
+
+/* The objective at the current parameters, with the same eps every call (the gradient stays in m->grads). */
 static double iwae_loss(void *p) {
     iwae_ctx *c = p;
     vae_rng r;
@@ -39,7 +46,7 @@ static double iwae_loss(void *p) {
     o.lr = 0.0f;
     o.kl_weight = c->kl_weight;
     vae_losses l = {NAN, NAN, NAN};
-    vae_status st = vae_train_step_iwae(c->m, c->x, c->labels, c->n, c->k, &o, &r, &l);
+    vae_status st = iwae_step(c->m, c->x, c->labels, c->n, c->k, o, &r, &l);
     if (st) return NAN;
     return l.loss;
 }
@@ -205,7 +212,7 @@ static void test_k1_is_elbo(void) {
         o.lr = 0.0f;
         vae_losses l;
         vae_rng_seed(&r, 77);
-        CHECK(vae_train_step_iwae(m, x, NULL, n, 1, &o, &r, &l) == VAE_OK, "k=1 step: %s", vae_last_error());
+        CHECK(iwae_step(m, x, NULL, n, 1, o, &r, &l) == VAE_OK, "k=1 step: %s", vae_last_error());
         CHECK_CLOSE(l.loss, expect, 1e-5 * fabs(expect));
         CHECK_CLOSE(l.recon, recon, 1e-5 * fabs(recon));
         CHECK_CLOSE(l.kl, klsample, 1e-5 * fmax(fabs(klsample), 1));
@@ -224,11 +231,11 @@ static void test_k1_is_elbo(void) {
             double kl_closed = 0;
             for (int b = 0; b < n; b++) kl_closed += m->kl[b];
             kl_closed /= n;
-            zero_floats(m->grads, P);
-            vae_backward(m, x, n, 1.0f);
+            vae_rng_seed(&r, 1000 + (uint64_t)t); // the ELBO's gradient with the same eps
+            iwae_step(m, x, NULL, n, 0, o, &r, &l);
             memcpy(g_elbo, m->grads, P * sizeof(float));
             vae_rng_seed(&r, 1000 + (uint64_t)t);
-            vae_train_step_iwae(m, x, NULL, n, 1, &o, &r, &l);
+            iwae_step(m, x, NULL, n, 1, o, &r, &l);
             double a = l.kl - kl_closed, gd = 0;
             for (size_t i = 0; i < P; i++) gd += ((double)m->grads[i] - g_elbo[i]) * u[i];
             dk += a, dk2 += a * a, dg += gd, dg2 += gd * gd;
@@ -256,7 +263,7 @@ static void test_calls(void) {
     memcpy(b->params, a->params, a->n_params * sizeof(float));
     float x[4 * 15];
     fill(x, 60, 0, 1);
-    // vae_train_step with opts.iwae_k = k is the IWAE step
+    // vae_train_step with opts.iwae_k = k is the IWAE step, and is the two halves of the split step
     vae_train_opts o;
     vae_train_opts_default(&o);
     o.iwae_k = k;
@@ -265,25 +272,26 @@ static void test_calls(void) {
     vae_losses la, lb;
     for (int s = 0; s < 3; s++) {
         CHECK(vae_train_step(a, x, NULL, n, &o, &ra, &la) == VAE_OK, "train step: %s", vae_last_error());
-        CHECK(vae_train_step_iwae(b, x, NULL, n, k, &o, &rb, &lb) == VAE_OK, "iwae step: %s", vae_last_error());
+        CHECK(iwae_step(b, x, NULL, n, k, o, &rb, &lb) == VAE_OK && vae_step_apply(b, &o) == VAE_OK, "iwae step: %s",
+              vae_last_error());
     }
     CHECK(la.loss == lb.loss && memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0,
-          "vae_train_step dispatches on iwae_k");
+          "vae_train_step dispatches on iwae_k and is vae_step_grad then vae_step_apply");
     // the bound lies below the mean of its samples' negative ELBOs (Jensen)
     CHECK(la.loss <= la.recon + la.kl + 1e-6, "loss %g above recon + kl %g", la.loss, la.recon + la.kl);
     // bad calls
-    CHECK(vae_train_step_iwae(a, x, NULL, n, 4, &o, &ra, NULL) == VAE_ERR_ARG, "n * k above max_batch refused");
+    CHECK(iwae_step(a, x, NULL, n, 4, o, &ra, NULL) == VAE_ERR_ARG, "n * k above max_batch refused");
     CHECK(strstr(vae_last_error(), "k = 4"), "message names k: %s", vae_last_error());
-    CHECK(vae_train_step_iwae(a, x, NULL, n, 0, &o, &ra, NULL) == VAE_ERR_ARG, "k = 0 refused");
+    CHECK(iwae_step(a, x, NULL, n, -1, o, &ra, NULL) == VAE_ERR_ARG, "k = -1 refused");
     cfg.n_classes = 2;
     vae_model *c = create(&cfg, 6);
     int bad[2] = {0, 2};
-    CHECK(vae_train_step_iwae(c, x, NULL, 2, 3, &o, &ra, NULL) == VAE_ERR_ARG, "conditional without labels refused");
-    CHECK(vae_train_step_iwae(c, x, bad, 2, 3, &o, &ra, NULL) == VAE_ERR_ARG, "label out of range refused");
+    CHECK(iwae_step(c, x, NULL, 2, 3, o, &ra, NULL) == VAE_ERR_ARG, "conditional without labels refused");
+    CHECK(iwae_step(c, x, bad, 2, 3, o, &ra, NULL) == VAE_ERR_ARG, "label out of range refused");
     vae_free(c);
     cfg.n_classes = 0, cfg.ae = 1;
     c = create(&cfg, 6);
-    CHECK(vae_train_step_iwae(c, x, NULL, 2, 3, &o, &ra, NULL) == VAE_ERR_ARG, "autoencoder refused");
+    CHECK(iwae_step(c, x, NULL, 2, 3, o, &ra, NULL) == VAE_ERR_ARG, "autoencoder refused");
     vae_free(c);
     // the NaN guard: a NaN pixel stops the step with VAE_ERR_NAN naming it, parameters and step untouched.
     // (a ReLU model, whose hidden layer turns NaN into 0, as test_model.c's: NaN logits would reach

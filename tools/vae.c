@@ -49,42 +49,6 @@ typedef struct {
     double lr, adam_eps, beta;
 } train_args;
 
-/* An lr schedule "E1:LR1,E2:LR2,...": E1 epochs at LR1, then E2 at LR2, ...; the last rate continues. */
-#define MAX_SCHEDULE 32
-typedef struct {
-    int n, epochs[MAX_SCHEDULE];
-    double lr[MAX_SCHEDULE];
-} lr_schedule;
-
-static int parse_schedule(const char *s, lr_schedule *out) {
-    out->n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long e = strtol(p, &end, 10);
-        if (errno || end == p || *end != ':' || e < 1 || e > 1000000 || out->n == MAX_SCHEDULE) return -1;
-        p = end + 1;
-        double lr = strtod(p, &end);
-        if (end == p || !(lr > 0 && lr < 10) || (*end && *end != ',')) return -1;
-        out->epochs[out->n] = (int)e;
-        out->lr[out->n++] = lr;
-        p = *end ? end + 1 : end;
-        if (*end && !*p) return -1;
-    }
-    return out->n > 0 ? 0 : -1;
-}
-
-static double schedule_lr(const lr_schedule *s, int epoch /* 1-based */, double fallback) {
-    if (s->n == 0) return fallback;
-    int e = 0;
-    for (int i = 0; i < s->n; i++) {
-        e += s->epochs[i];
-        if (epoch <= e) return s->lr[i];
-    }
-    return s->lr[s->n - 1];
-}
-
 /* --iwae-k: the most rows (batch times samples) one training step may decode. */
 #define MAX_IWAE_ROWS (1 << 20)
 
@@ -378,8 +342,8 @@ static int cmd_train(int argc, char **argv) {
         cli_error("train", "--resume and --force exclude each other");
         return EXIT_USAGE;
     }
-    lr_schedule sched = {0};
-    if (a.lr_schedule && parse_schedule(a.lr_schedule, &sched)) {
+    vae_lr_schedule sched = {0};
+    if (a.lr_schedule && vae_lr_schedule_parse(&sched, a.lr_schedule)) {
         cli_error("train", "--lr-schedule: '%s' is not a list of EPOCHS:RATE pairs such as 1:1e-3,3:7.2e-4", a.lr_schedule);
         return EXIT_USAGE;
     }
@@ -615,7 +579,7 @@ static int cmd_train(int argc, char **argv) {
         int epoch = tr.epoch + 1;
         vae_train_opts opts;
         vae_train_opts_default(&opts);
-        opts.lr = (float)schedule_lr(&sched, epoch, a.lr);
+        opts.lr = (float)vae_lr_at(&sched, epoch, a.lr);
         opts.adam_eps = (float)a.adam_eps;
         opts.iwae_k = a.iwae_k;
         double t0 = vae_now() - (tr.next_batch > 0 ? tr.train_seconds : 0); // a resumed epoch keeps its earlier time
