@@ -113,19 +113,39 @@ static void atomic_write(atomic_file *af, const void *data, size_t size) {
 #define MOSAIC_MAX_SIDE 32768               /* pixels per side */
 #define MOSAIC_MAX_PIXELS ((int64_t)1 << 26) /* 64 Mpx: stb encodes in memory, about 3 bytes per byte */
 
-static void stb_write_cb(void *context, void *data, int size) {
-    atomic_write(context, data, size > 0 ? (size_t)size : 0);
-}
-
 static uint8_t to_byte(float v) {
     if (!(v > 0.0f)) return 0;  /* NaN, negative, zero */
     if (v >= 1.0f) return 255;
     return (uint8_t)(v * 255.0f + 0.5f);
 }
 
-vae_status vae_write_mosaic(const char *path, const float *images, int n, int cols, int h, int w, int c,
-                            int scale, int border) {
-    if (!path || !*path) return vae_fail(VAE_ERR_ARG, "mosaic: no output path");
+/* stb hands the whole PNG to the callback at once (it encodes in memory): keep a vae_malloc'ed copy. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    int nomem;
+} png_buffer;
+
+static void png_buffer_cb(void *context, void *data, int size) {
+    png_buffer *b = context;
+    if (b->nomem || size <= 0) return;
+    uint8_t *grown = vae_realloc(b->data, b->len + (size_t)size);
+    if (!grown) {
+        b->nomem = 1;
+        return;
+    }
+    memcpy(grown + b->len, data, (size_t)size);
+    b->data = grown;
+    b->len += (size_t)size;
+}
+
+vae_status vae_mosaic_png(const char *name, uint8_t **png, size_t *png_len, const float *images, int n, int cols,
+                          int h, int w, int c, int scale, int border) {
+    if (!png || !png_len) return vae_fail(VAE_ERR_ARG, "mosaic: no output buffer");
+    *png = NULL;
+    *png_len = 0;
+    if (!name || !*name) return vae_fail(VAE_ERR_ARG, "mosaic: no output path");
+    const char *path = name;
     if (!images) return vae_fail(VAE_ERR_ARG, "mosaic '%s': no images", path);
     if (n < 1) return vae_fail(VAE_ERR_ARG, "mosaic '%s': need at least one image (n = %d)", path, n);
     if (cols < 1) return vae_fail(VAE_ERR_ARG, "mosaic '%s': columns must be >= 1 (got %d)", path, cols);
@@ -166,19 +186,33 @@ vae_status vae_write_mosaic(const char *path, const float *images, int n, int co
         }
     }
 
-    atomic_file af;
-    vae_status st = atomic_open(&af, path);
-    if (st != VAE_OK) {
-        vae_mem_free(pixels);
-        return st;
-    }
-    int ok = stbi_write_png_to_func(stb_write_cb, &af, (int)out_w, (int)out_h, c, pixels, (int)stride);
+    png_buffer b = {0};
+    int ok = stbi_write_png_to_func(png_buffer_cb, &b, (int)out_w, (int)out_h, c, pixels, (int)stride);
     vae_mem_free(pixels);
-    if (!ok && !af.write_errno) {
+    if (!ok || b.nomem || !b.len) {
         /* stb only fails on its own allocations (it uses malloc directly). */
-        atomic_abort(&af);
+        vae_mem_free(b.data);
         return vae_fail(VAE_ERR_NOMEM, "out of memory encoding '%s'", path);
     }
+    *png = b.data;
+    *png_len = b.len;
+    return VAE_OK;
+}
+
+vae_status vae_write_mosaic(const char *path, const float *images, int n, int cols, int h, int w, int c,
+                            int scale, int border) {
+    uint8_t *png;
+    size_t len;
+    vae_status st = vae_mosaic_png(path, &png, &len, images, n, cols, h, w, c, scale, border);
+    if (st != VAE_OK) return st;
+    atomic_file af;
+    st = atomic_open(&af, path);
+    if (st != VAE_OK) {
+        vae_mem_free(png);
+        return st;
+    }
+    atomic_write(&af, png, len);
+    vae_mem_free(png);
     return atomic_commit(&af);
 }
 

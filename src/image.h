@@ -16,6 +16,13 @@
 vae_status vae_write_mosaic(const char *path, const float *images, int n, int cols, int h, int w, int c,
                             int scale, int border);
 
+/**
+ * The same mosaic PNG in memory: on success *png (vae_malloc'ed, the caller frees it with vae_mem_free)
+ * holds *png_len bytes. name only labels error messages.
+ */
+vae_status vae_mosaic_png(const char *name, uint8_t **png, size_t *png_len, const float *images, int n, int cols,
+                          int h, int w, int c, int scale, int border);
+
 /** One line of a line plot. */
 typedef struct {
     const char *name;   /* legend entry */

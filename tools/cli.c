@@ -226,6 +226,23 @@ int parse_int_list(const char *s, int *out, int max, int lo, int hi) {
     return n;
 }
 
+int vae__parse_float_list(const char *s, float *out, int max) {
+    int n = 0;
+    const char *p = s;
+    if (!*p) return 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        float v = strtof(p, &end);
+        if (end == p || !isfinite(v) || (*end && *end != ',')) return -1;
+        if (n < max) out[n] = v;
+        n++;
+        if (!*end) return n;
+        p = end + 1;
+        if (!*p) return -1; // trailing comma
+    }
+}
+
 int cli_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;

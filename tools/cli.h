@@ -61,6 +61,10 @@ int cli_load_data(const char *cmd, const char *dir, const char *split, const vae
 /** Parse "a,b,c" integers into out (max n); returns the count or -1. */
 int parse_int_list(const char *s, int *out, int max, int lo, int hi);
 
+/** Parse "z1,z2,..." finite floats into out (the first max of them); returns the count of all of them, or -1
+ *  for anything else (an empty string counts 0). */
+int vae__parse_float_list(const char *s, float *out, int max);
+
 /** Set OpenBLAS's and OpenMP's thread counts (n <= 0: number of cores). */
 void cli_set_threads(int n);
 

@@ -125,24 +125,6 @@ done:
 
 /* ---------------------------------------------------------------- decode */
 
-/* Parse "z1,z2,..." into out (at most max values, each finite); returns the count or -1. */
-static int parse_float_list(const char *s, float *out, int max) {
-    int n = 0;
-    const char *p = s;
-    if (!*p) return 0;
-    for (;;) {
-        char *end;
-        errno = 0;
-        float v = strtof(p, &end);
-        if (end == p || !isfinite(v) || (*end && *end != ',')) return -1;
-        if (n < max) out[n] = v;
-        n++;
-        if (!*end) return n;
-        p = end + 1;
-        if (!*p) return -1; // trailing comma
-    }
-}
-
 int cmd_decode(int argc, char **argv) {
     const char *model_path, *zs, *out;
     int label, scale;
@@ -174,7 +156,7 @@ int cmd_decode(int argc, char **argv) {
         rc = EXIT_FAIL;
         goto done;
     }
-    int nz = parse_float_list(zs, z, Z);
+    int nz = vae__parse_float_list(zs, z, Z);
     if (nz < 0) {
         cli_error("decode", "--z '%s': not a comma-separated list of finite numbers", zs);
         goto done;
