@@ -47,6 +47,11 @@ LIB_SRC   := $(wildcard src/*.c)
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_OBJ  := $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.o)
+# `vae serve` (tools/serve.c): the page's files built into the binary as C arrays by scripts/embed-web, and
+# libmicrohttpd, linked into the tool only (the library does not serve).
+WEB_FILES  := web/index.html web/style.css web/app.js
+TOOL_OBJ   += $(BUILD)/obj/web_assets.o
+SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -73,7 +78,14 @@ $(BUILD)/libvae.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/vae: $(TOOL_OBJ) $(BUILD)/libvae.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libvae.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libvae.a $(LDLIBS) $(SERVE_LIBS)
+
+$(BUILD)/web_assets.c: $(WEB_FILES) scripts/embed-web
+	@mkdir -p $(dir $@)
+	scripts/embed-web $@ $(WEB_FILES)
+
+$(BUILD)/obj/web_assets.o: $(BUILD)/web_assets.c tools/serve_api.h Makefile
+	$(CC) $(ALL_CFLAGS) -Itools -c $< -o $@
 
 # The example uses only include/vae.h.
 $(BUILD)/examples/%: examples/%.c include/vae.h $(BUILD)/libvae.a
@@ -104,6 +116,12 @@ test: data
 	@# the malformed-input suite again, on the CLI built with ASan + UBSan
 	@ASAN_OPTIONS=detect_leaks=1 NO_VMEM_LIMIT=1 VAE=build-debug/vae ROOT=. bash tests/test_malformed.sh
 	@FUZZ_SECONDS=3 scripts/fuzz
+
+# The browser test's npm package (playwright-core, pinned by package-lock.json), from the npm registry only:
+# it drives Debian's chromium, so no browser is downloaded.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+test: node_modules/.package-lock.json
 
 unit: all $(TEST_BIN)
 	@scripts/run-tests $(BUILD) --unit-only

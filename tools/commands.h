@@ -5,7 +5,8 @@
 
 #include "pictures.h"
 #include "export.h"
+#include "serve.h"
 
-#define EXTRA_COMMANDS PICTURE_COMMANDS EXPORT_COMMANDS
+#define EXTRA_COMMANDS PICTURE_COMMANDS EXPORT_COMMANDS SERVE_COMMANDS
 
 #endif /* VAE_COMMANDS_H */
