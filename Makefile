@@ -1,5 +1,6 @@
 # libvae Makefile. Targets:
 #   all (default)  build/libvae.a, the CLI build/vae and the example build/examples/decode
+#                  (and build/vae-mpi, data-parallel training over Open MPI, where Open MPI is installed)
 #   test           install missing packages, fetch data, build and run every test (unit tests also under ASan+UBSan)
 #   demo           install, fetch MNIST, train the tutorial's 2-D VAE and AE, write every picture into runs/mnist-2d
 #   bench          throughput against the matrix-product ceiling, memory, start-up time (bench/run)
@@ -99,6 +100,26 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libvae.a
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libvae.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libvae.a $(LDLIBS)
+
+# build/vae-mpi: the CLI with data-parallel training over Open MPI (docs/scale.md), built with `all` when Open
+# MPI's pkg-config file (ompi-c) or compiler wrapper (mpicc) is there: build/vae's objects with
+# tools/mpi/dist_mpi.c in place of tools/dist_single.c. build/bench/mpi-allreduce times one all-reduce.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+ifneq ($(strip $(MPI_LIBS)),)
+all: $(BUILD)/vae-mpi
+endif
+
+$(BUILD)/obj/tools/mpi/%.o: tools/mpi/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itools $(MPI_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/vae-mpi: $(filter-out $(BUILD)/obj/tools/dist_single.o,$(TOOL_OBJ)) $(BUILD)/obj/tools/mpi/dist_mpi.o $(BUILD)/libvae.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
+
+$(BUILD)/bench/mpi-allreduce: bench/mpi/allreduce.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -o $@ $< $(MPI_LIBS)
 
 setup:
 	@scripts/setup
