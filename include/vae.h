@@ -175,8 +175,12 @@ typedef struct {
     int grad_rows;     /* the gradient is the sum over the batch's images divided by this (0: by the batch size
                           B, the batch mean). A data-parallel caller sets the global batch, so that the sum of
                           the ranks' gradients is the global batch's mean gradient. */
+    const float *eps;  /* NULL: the reparameterization noise is drawn from the step's rng. Else the caller's noise,
+                          (B * S, Z) with S = max(iwae_k, 1), image b's samples in rows b*S .. b*S+S-1 (a
+                          data-parallel trainer draws it per image, keyed by seed, step and the image's row in
+                          the global batch, so that the noise does not depend on the number of ranks) */
     /* new fields here (see "How the public structs grow" above) */
-    int32_t reserved[25];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
+    int32_t reserved[22];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
 } vae_train_opts;
 
 /** Fill opts with the defaults listed above. */

@@ -35,7 +35,7 @@ static void kl_term_forward(vae_model *m, int n) {
 }
 
 vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng) {
-    vae_status st = vae__forward_one(m, x, labels, n, m->cfg.ae ? NULL : rng, 0, 0.0f);
+    vae_status st = vae__forward_one(m, x, labels, n, m->cfg.ae ? NULL : rng, NULL, 0, 0.0f);
     if (st) return st;
     if (m->cfg.ae) memset(m->kl, 0, (size_t)n * sizeof(float));
     else kl_term_forward(m, n);
@@ -46,7 +46,7 @@ static vae_status elbo_grad(vae_model *m, const float *x, const int *labels, int
                             int rows, vae_rng *rng, vae_losses *out) {
     float scale = 1.0f / (float)rows; // the mean over rows images (vae_step_grad)
     zero_floats(m->grads, m->n_params);
-    vae_status st = vae__forward_one(m, x, labels, n, rng, 1, scale);
+    vae_status st = vae__forward_one(m, x, labels, n, rng, o->eps, 1, scale);
     if (st) return st;
     kl_term_forward(m, n);
     st = vae__mean_losses(m, n, o->kl_weight, out);

@@ -117,7 +117,8 @@ static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int
     vae_encoder_forward(m, x, labels, n);
 
     // z: the k rows of image i share its mu and logvar (row stride 0)
-    vae_rng_normals(rng, m->eps, (size_t)R * Z);
+    if (o->eps) memcpy(m->eps, o->eps, (size_t)R * Z * sizeof(float));
+    else vae_rng_normals(rng, m->eps, (size_t)R * Z);
     for (int i = 0; i < n; i++) {
         const float *mu = head + (size_t)i * 2 * Z;
         reparam_forward(m->zin + (size_t)i * k * zs, mu, mu + Z, m->eps + (size_t)i * k * Z, k, Z, 0, zs);

@@ -458,12 +458,13 @@ void vae_encoder_backward(vae_model *m, const float *x, int n) {
     }
 }
 
-/* z (n, Z) [| onehot(labels)] into zin: mu + exp(logvar/2) * eps with eps drawn from rng, or z = mu (eps = 0)
- * when rng is NULL. */
-void vae__sample_z(vae_model *m, const int *labels, int n, vae_rng *rng) {
+/* z (n, Z) [| onehot(labels)] into zin: mu + exp(logvar/2) * eps with the caller's eps (n, Z) when given, else
+ * eps drawn from rng, or z = mu (eps = 0) when rng is NULL too. */
+void vae__sample_z(vae_model *m, const int *labels, int n, vae_rng *rng, const float *eps) {
     int Z = m->Z, L = m->K;
     const float *head = m->enc_out[m->n_enc - 1];
-    if (rng) vae_rng_normals(rng, m->eps, (size_t)n * Z);
+    if (eps) memcpy(m->eps, eps, (size_t)n * Z * sizeof(float));
+    else if (rng) vae_rng_normals(rng, m->eps, (size_t)n * Z);
     else memset(m->eps, 0, (size_t)n * Z * sizeof(float));
     reparam_forward(m->zin, head, head + Z, m->eps, n, Z, 2 * Z, Z + L);
     if (L > 0)
@@ -496,14 +497,15 @@ void vae__recon_forward(vae_model *m, const float *x, int n, float *dout, float 
     }
 }
 
-/* One z per image through the model: encode, sample (eps from rng; z = mu when rng is NULL), decode, and the
+/* One z per image through the model: encode, sample (the caller's eps, else from rng; z = mu when both are
+ * NULL), decode, and the
  * per-image reconstruction nll (with its gradient into m->grad_a when want_grad). */
-vae_status vae__forward_one(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, int want_grad,
-                            float scale) {
+vae_status vae__forward_one(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, const float *eps,
+                            int want_grad, float scale) {
     vae_status st = vae__check_batch(m, n, labels);
     if (st) return st;
     vae_encoder_forward(m, x, labels, n);
-    vae__sample_z(m, labels, n, rng);
+    vae__sample_z(m, labels, n, rng, eps);
     vae_decoder_forward(m, n);
     vae__recon_forward(m, x, n, want_grad ? m->grad_a : NULL, scale);
     return VAE_OK;

@@ -130,9 +130,10 @@ void vae_encoder_backward(vae_model *m, const float *x, int n);
 /** VAE_ERR_ARG unless 1 <= n <= max_batch and, for a conditional model, labels holds n classes in range. */
 vae_status vae__check_batch(const vae_model *m, int n, const int *labels);
 
-/** z into m->zin from the head: mu + exp(logvar/2) * eps with eps (n, Z) drawn from rng into m->eps, or z = mu
- *  when rng is NULL; the one-hot labels after it for a conditional model. */
-void vae__sample_z(vae_model *m, const int *labels, int n, vae_rng *rng);
+/** z into m->zin from the head: mu + exp(logvar/2) * eps with the caller's eps (n, Z) copied into m->eps, else
+ *  eps drawn from rng into m->eps, or z = mu when both are NULL; the one-hot labels after it for a conditional
+ *  model. */
+void vae__sample_z(vae_model *m, const int *labels, int n, vae_rng *rng, const float *eps);
 /** d loss / d zin (n, Z+L) -> d loss / d [mu | logvar] in m->dhead (overwritten), with the saved eps. */
 void vae__sample_z_backward(vae_model *m, const float *dzin, int n);
 
@@ -142,8 +143,8 @@ void vae__recon_forward(vae_model *m, const float *x, int n, float *dout, float 
 
 /** One z per image through the model (check, encode, sample, decode, reconstruction nll into m->recon; with
  *  want_grad its gradient times scale into m->grad_a): the pass the ELBO, the autoencoder and evaluation share. */
-vae_status vae__forward_one(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, int want_grad,
-                            float scale);
+vae_status vae__forward_one(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, const float *eps,
+                            int want_grad, float scale);
 /** Backward of vae__forward_one from m->grad_a to m->dhead; the objective then adds its latent term to dhead
  *  and calls vae_encoder_backward. */
 void vae__backward_to_head(vae_model *m, int n);

@@ -9,7 +9,7 @@
 static vae_status recon_grad(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
                              int rows, vae_rng *rng, vae_losses *out) {
     zero_floats(m->grads, m->n_params);
-    vae_status st = vae__forward_one(m, x, labels, n, NULL, 1, 1.0f / (float)rows);
+    vae_status st = vae__forward_one(m, x, labels, n, NULL, NULL, 1, 1.0f / (float)rows);
     if (st) return st;
     memset(m->kl, 0, (size_t)n * sizeof(float));
     st = vae__mean_losses(m, n, 0.0f, out);

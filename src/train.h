@@ -7,6 +7,7 @@
 
 #include <signal.h>
 
+#include "comm.h"
 #include "data.h"
 #include "vae.h"
 
@@ -28,6 +29,15 @@ typedef struct {
     long kl_warmup_steps;  /* the KL weight rises linearly from 0 to kl_beta over this many steps (0: none) */
     float *x;              /* (batch, D) batch buffer */
     int *labels;           /* (batch) */
+    /* Data parallelism and keyed noise (train_parallel.c, docs/scale.md); vae_trainer_parallel sets them. */
+    const vae_comm *comm;  /* NULL: one process. Else each step takes this rank's share of the global batch */
+    int keyed_noise;       /* 0: binarization and eps drawn in sequence from rng (one process only); 1: each
+                              image's drawn from a generator keyed by (seed, step, row in the global batch) */
+    int accumulate;        /* micro-batches per step on each rank (1: the rank's whole share at once) */
+    int samples;           /* z samples per image (the importance-weighted bound's S, else 1) */
+    uint64_t seed;         /* the keyed noise's seed */
+    float *eps;            /* keyed noise: (micro-batch * samples, Z) */
+    float *grad_sum;       /* accumulate > 1: the micro-batches' summed gradient (vae_num_params) */
 } vae_trainer;
 
 /** Allocate buffers; rng seeded from seed; KL weight 1 without warm-up. The first epoch's order is drawn when it starts. */
@@ -38,10 +48,24 @@ void vae_trainer_free(vae_trainer *t);
 /** Number of batches in an epoch (the last one may be smaller). */
 int vae_trainer_batches(const vae_trainer *t);
 
+/**
+ * Train data-parallel and/or with keyed noise (after vae_trainer_init): comm as above (NULL: one process),
+ * keyed_noise (needed when comm has more than one rank), accumulate >= 1, samples = max(iwae_k, 1).
+ * Each rank then sums its share's losses and gradient, one sum of a few doubles (loss parts, stop flag) and
+ * one of the gradient buffer go over comm, and every rank applies the same Adam step.
+ */
+vae_status vae_trainer_parallel(vae_trainer *t, const vae_comm *comm, int keyed_noise, int accumulate, int samples);
+
+/** The step of the global batch of rows [start, start + n) of this epoch's order (train_parallel.c); *stop_all
+ *  receives whether a stop flag was set on any rank (stop_flag here). */
+vae_status vae__trainer_step(vae_trainer *t, const vae_train_opts *opts, int start, int n, int stop_flag,
+                             vae_losses *out, int *stop_all);
+
 typedef void (*vae_progress_fn)(void *ud, int batch_done, int n_batches, double mean_loss);
 
 /**
- * Train until the current epoch ends or *stop becomes non-zero (checked before each step).
+ * Train until the current epoch ends or *stop becomes non-zero (checked before each step; with several ranks,
+ * the ranks agree before the epoch's first step and in each step's sum, and stop after the same step).
  * @return VAE_OK with t->next_batch == 0 and t->epoch incremented when the epoch finished;
  *         VAE_OK with t->epoch unchanged when stopped early (t->next_batch batches done, maybe 0);
  *         VAE_ERR_NAN and friends on failure.
@@ -67,6 +91,15 @@ typedef struct {
 vae_status vae_evaluate(vae_model *m, const vae_dataset *ds, int first, int n, int batch, uint64_t seed,
                         int binarize, uint64_t bin_seed, float *x, int *labels, float *per_loss, float *per_recon,
                         float *per_kl, int iwae_k, float *per_nll, vae_eval_result *out);
+
+/**
+ * vae_evaluate's figures (no per-image output, no importance sampling) with the batches split over comm's ranks
+ * (NULL: all here) and the sums added over them: every rank receives what one process computes alone, each
+ * batch with the same noise, up to the order of the additions.
+ */
+vae_status vae_evaluate_parallel(const vae_comm *comm, vae_model *m, const vae_dataset *ds, int first, int n, int batch,
+                                 uint64_t seed, int binarize, uint64_t bin_seed, float *x, int *labels,
+                                 vae_eval_result *out);
 
 /** Monotonic clock in seconds. */
 double vae_now(void);
