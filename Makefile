@@ -115,7 +115,7 @@ $(BUILD)/obj/tools/mpi/%.o: tools/mpi/%.c Makefile
 	$(CC) $(ALL_CFLAGS) -Itools $(MPI_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/vae-mpi: $(filter-out $(BUILD)/obj/tools/dist_single.o,$(TOOL_OBJ)) $(BUILD)/obj/tools/mpi/dist_mpi.o $(BUILD)/libvae.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(SERVE_LIBS) $(MPI_LIBS)
 
 $(BUILD)/bench/mpi-allreduce: bench/mpi/allreduce.c
 	@mkdir -p $(dir $@)
