@@ -18,12 +18,14 @@
 #include "model.h"
 #include "train.h"
 
-static void dense_products(vae_model *m, const vae_dense *layers, int n_layers, float **outs, const float *in, int rows) {
-    for (int l = 0; l < n_layers; l++) {
-        const vae_dense *d = &layers[l];
-        const float *w = m->params + m->tensors[d->weight].offset;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d->OC, d->C, 1.0f, l ? outs[l - 1] : in, d->C, w,
-                    d->C, 0.0f, outs[l], d->OC);
+/* The forward products of the dense entries [from, to) of the model's list over `rows` rows (entry 0 reads in). */
+static void dense_products(vae_model *m, int from, int to, const float *in, int rows) {
+    for (int i = from; i < to; i++) {
+        const vae_layer *l = &m->layers[i];
+        if (l->kind != VAE_LAYER_DENSE) continue;
+        const float *w = m->params + m->tensors[l->weight].offset;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, l->out_w, l->in_w, 1.0f, i ? m->layers[i - 1].out : in,
+                    l->in_w, w, l->in_w, 0.0f, l->out, l->out_w);
     }
 }
 
@@ -63,8 +65,8 @@ int main(int argc, char **argv) {
         double ips = n / (vae_now() - t0);
         best_eval = ips > best_eval ? ips : best_eval;
         t0 = vae_now();
-        dense_products(m, m->enc, m->n_enc, m->enc_out, x, n);
-        for (int i = 0; i < n; i++) dense_products(m, m->dec, m->n_dec, m->dec_out, m->zin, k);
+        dense_products(m, 0, m->i_sample, x, n);
+        for (int i = 0; i < n; i++) dense_products(m, m->i_sample + 1, m->n_layers, NULL, k);
         ips = n / (vae_now() - t0);
         best_ceil = ips > best_ceil ? ips : best_ceil;
     }

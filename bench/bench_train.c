@@ -30,7 +30,7 @@ static void set_threads(int n) {
 
 /* A convolution's three products over the batch in the chunks the layer uses (conv.c: as many images as
  * the column buffer holds): forward, weight gradient, input gradient (skipped for the first layer). */
-static void conv_products(vae_model *m, const vae_conv *c, int B, int first) {
+static void conv_products(vae_model *m, const vae_layer *c, int B, int first) {
     const conv_dims *d = &c->d;
     size_t per = conv_col_size(d), cap = m->col_cap / per;
     int step = cap < 1 ? 1 : cap < (size_t)B ? (int)cap : B;
@@ -59,28 +59,23 @@ static void conv_products(vae_model *m, const vae_conv *c, int B, int first) {
     }
 }
 
-/* The step's matrix products alone, on the model's own buffers (values are irrelevant to timing). */
+/* The step's matrix products alone, on the model's own buffers (values are irrelevant to timing), entry by
+ * entry of the model's list: a dense entry's forward product, weight gradient and (but for the first layer)
+ * input gradient; a convolution's three products. */
 static void matmuls_only(vae_model *m, int B) {
-    for (int l = 0; l < m->n_conv; l++) conv_products(m, &m->conv[l], B, l == 0);
-    for (int l = 0; l < m->n_conv; l++) conv_products(m, &m->deconv[l], B, 0);
-    for (int pass = 0; pass < 2; pass++) {
-        const vae_dense *layers = pass == 0 ? m->enc : m->dec;
-        int n = pass == 0 ? m->n_enc : m->n_dec;
-        for (int l = 0; l < n; l++) {
-            const vae_dense *d = &layers[l];
-            const float *w = m->params + m->tensors[d->weight].offset;
-            float *dw = m->grads + m->tensors[d->weight].offset;
-            float *out = pass == 0 ? m->enc_out[l] : m->dec_out[l];
-            const float *inp = l > 0 ? (pass == 0 ? m->enc_out[l - 1] : m->dec_out[l - 1]) : (pass == 0 ? m->xin : m->zin);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, d->OC, d->C, 1.0f, inp, d->C, w, d->C, 0.0f, out,
-                        d->OC);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->OC, d->C, B, 1.0f, m->grad_a, d->OC, inp, d->C, 1.0f,
-                        dw, d->C);
-            int first = pass == 0 && l == 0 && m->n_conv == 0;
-            if (!first)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d->C, d->OC, 1.0f, m->grad_a, d->OC, w, d->C,
-                            0.0f, m->grad_b, d->C);
-        }
+    for (int i = 0; i < m->n_layers; i++) {
+        const vae_layer *l = &m->layers[i];
+        if (l->kind == VAE_LAYER_CONV || l->kind == VAE_LAYER_DECONV) conv_products(m, l, B, !l->need_dinp);
+        if (l->kind != VAE_LAYER_DENSE) continue;
+        int C = l->in_w, OC = l->out_w;
+        const float *w = m->params + m->tensors[l->weight].offset;
+        float *dw = m->grads + m->tensors[l->weight].offset;
+        const float *inp = i > 0 ? m->layers[i - 1].out : m->grad_b; // the data's stand-in for the first entry
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1.0f, inp, C, w, C, 0.0f, l->out, OC);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, m->grad_a, OC, inp, C, 1.0f, dw, C);
+        if (l->need_dinp)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1.0f, m->grad_a, OC, w, C, 0.0f, m->grad_b,
+                        C);
     }
 }
 

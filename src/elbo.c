@@ -29,13 +29,11 @@ vae_status vae__mean_losses(vae_model *m, int n, float kl_weight, vae_losses *ou
     return VAE_OK;
 }
 
-static void kl_term_forward(vae_model *m, int n) {
-    const float *head = m->enc_out[m->n_enc - 1];
-    kl_forward(m->kl, head, head + m->Z, n, m->Z, 2 * m->Z);
-}
+static void kl_term_forward(vae_model *m, int n) { kl_forward(m->kl, m->head, m->head + m->Z, n, m->Z, 2 * m->Z); }
 
 vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng) {
-    vae_status st = vae__forward_one(m, x, labels, n, m->cfg.ae ? NULL : rng, NULL, 0, 0.0f);
+    vae_pass p = vae__pass_of(x, labels, rng, NULL, 0); // an evaluation pass
+    vae_status st = vae__forward_one(m, &p, n, 0, 0.0f);
     if (st) return st;
     if (m->cfg.ae) memset(m->kl, 0, (size_t)n * sizeof(float));
     else kl_term_forward(m, n);
@@ -46,16 +44,16 @@ static vae_status elbo_grad(vae_model *m, const float *x, const int *labels, int
                             int rows, vae_rng *rng, vae_losses *out) {
     float scale = 1.0f / (float)rows; // the mean over rows images (vae_step_grad)
     zero_floats(m->grads, m->n_params);
-    vae_status st = vae__forward_one(m, x, labels, n, rng, o->eps, 1, scale);
+    vae_pass p = vae__pass_of(x, labels, rng, o->eps, 1);
+    vae_status st = vae__forward_one(m, &p, n, 1, scale);
     if (st) return st;
     kl_term_forward(m, n);
     st = vae__mean_losses(m, n, o->kl_weight, out);
     if (st) return st;
     vae__backward_to_head(m, n);
     int Z = m->Z;
-    const float *head = m->enc_out[m->n_enc - 1];
-    kl_backward(m->dhead, m->dhead + Z, head, head + Z, n, Z, 2 * Z, o->kl_weight * scale);
-    vae_encoder_backward(m, x, n);
+    kl_backward(m->dhead, m->dhead + Z, m->head, m->head + Z, n, Z, 2 * Z, o->kl_weight * scale);
+    vae__encode_backward(m, x, n);
     return VAE_OK;
 }
 

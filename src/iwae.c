@@ -20,7 +20,7 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
     if (k < 1) return vae_fail(VAE_ERR_ARG, "k = %d samples: at least 1 needed", k);
     if (n < 1 || n > m->max_batch)
         return vae_fail(VAE_ERR_ARG, "batch of %d images: the model holds 1..%d", n, m->max_batch);
-    int Z = m->Z, K = m->K, D = m->D;
+    int Z = m->Z, D = m->D;
     // encode the whole batch once; keep mu | logvar of each image (the head's rows are reused below)
     float *head = vae_malloc((size_t)n * 2 * Z * sizeof(float)), *sigma = vae_malloc((size_t)Z * sizeof(float));
     if (!head || !sigma) {
@@ -34,10 +34,10 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
         vae_mem_free(sigma);
         return st;
     }
-    memcpy(head, m->enc_out[m->n_enc - 1], (size_t)n * 2 * Z * sizeof(float)); // [mu | logvar] rows, clamped
+    memcpy(head, m->head, (size_t)n * 2 * Z * sizeof(float)); // [mu | logvar] rows, clamped
     float *logw = m->recon; // (max_batch) scratch: per-sample log p(x|z) then log w
     float *lpz = m->kl;     // (max_batch) scratch: log p(z) - log q(z|x)
-    const float *out = m->out; // the decoder's output: dec_out[n_dec-1] is dec.proj's feature map in a conv model
+    const float *out = m->out; // the decoder's output (the list's last entry's)
     for (int i = 0; i < n; i++) {
         const float *mu = head + (size_t)i * 2 * Z, *lv = mu + Z;
         double run_max = -INFINITY, run_sum = 0.0, lq0 = 0.0;
@@ -49,7 +49,7 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
             int c = k - done < m->max_batch ? k - done : m->max_batch;
             vae_rng_normals(rng, m->eps, (size_t)c * Z); // eps holds max_batch rows of Z
             for (int s = 0; s < c; s++) {
-                float *z = m->zin + (size_t)s * (Z + K);
+                float *z = m->z + (size_t)s * Z; // the sample entry's output: the decoder's input
                 const float *eps = m->eps + (size_t)s * Z;
                 double lq = lq0, lp = 0.0;
                 for (int j = 0; j < Z; j++) {
@@ -58,13 +58,10 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
                     lq += -0.5 * (double)e * e;
                     lp += -0.5 * ((double)z[j] * z[j] + LOG_2PI);
                 }
-                if (K > 0) {
-                    memset(z + Z, 0, (size_t)K * sizeof(float));
-                    z[Z + labels[i]] = 1.0f;
-                }
                 lpz[s] = (float)(lp - lq);
             }
-            vae_decoder_forward(m, c);
+            vae_pass p = {NULL, labels ? labels + i : NULL, c, NULL, NULL, 0}; // image i's label on all c rows
+            vae__decode(m, &p, c);
             const float *xi = x + (size_t)i * D;
             if (m->cfg.likelihood == VAE_GAUSSIAN)
                 gaussian_nll_forward_strided(logw, out, xi, 0, m->params[m->tensors[m->logvar_tensor].offset], c, D);
@@ -89,7 +86,8 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
 }
 
 /* The training step (iwae.h). Shapes: n images, k samples each, R = n*k rows in sample order (image i's
- * samples in rows i*k .. i*k+k-1); Z latent, C classes (one-hot appended to each decoder row), D pixels.
+ * samples in rows i*k .. i*k+k-1); Z latent, L classes (the label entry appends image i's one-hot to its rows),
+ * D pixels.
  * Per row r of image i, with eps fixed:
  *   log q(z|x) = -0.5 sum_j (eps_j^2 + logvar_ij + log 2 pi)   (z - mu = sigma * eps, so no z in it)
  *   log p(z)   = -0.5 sum_j (z_j^2 + log 2 pi)
@@ -105,41 +103,33 @@ static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int
     if (n < 1 || (long long)n * k > m->max_batch)
         return vae_fail(VAE_ERR_ARG, "batch of %d images times k = %d samples: %lld rows, the model holds 1..%d", n, k,
                         (long long)n * k, m->max_batch);
-    int Z = m->Z, C = m->K, D = m->D, R = n * k, zs = Z + C;
-    if (C > 0) {
-        if (!labels) return vae_fail(VAE_ERR_ARG, "conditional model: labels are required");
-        for (int b = 0; b < n; b++)
-            if (labels[b] < 0 || labels[b] >= C)
-                return vae_fail(VAE_ERR_ARG, "label %d out of range 0..%d", labels[b], C - 1);
-    }
+    vae_status st = vae__check_batch(m, n, labels);
+    if (st) return st;
+    int Z = m->Z, D = m->D, R = n * k;
     float kw = o->kl_weight;
-    const float *head = m->enc_out[m->n_enc - 1]; // (n, 2Z) [mu | logvar]
-    vae_encoder_forward(m, x, labels, n);
+    const float *head = m->head; // (n, 2Z) [mu | logvar]
+    vae_pass p = vae__pass_of(x, labels, rng, NULL, 1);
+    vae__encode(m, &p, n);
 
-    // z: the k rows of image i share its mu and logvar (row stride 0)
+    // z (R, Z), the sample entry's output: the k rows of image i share its mu and logvar (row stride 0)
     if (o->eps) memcpy(m->eps, o->eps, (size_t)R * Z * sizeof(float));
     else vae_rng_normals(rng, m->eps, (size_t)R * Z);
     for (int i = 0; i < n; i++) {
         const float *mu = head + (size_t)i * 2 * Z;
-        reparam_forward(m->zin + (size_t)i * k * zs, mu, mu + Z, m->eps + (size_t)i * k * Z, k, Z, 0, zs);
+        reparam_forward(m->z + (size_t)i * k * Z, mu, mu + Z, m->eps + (size_t)i * k * Z, k, Z, 0, Z);
     }
-    if (C > 0)
-        for (int r = 0; r < R; r++) {
-            float *oh = m->zin + (size_t)r * zs + Z;
-            memset(oh, 0, (size_t)C * sizeof(float));
-            oh[labels[r / k]] = 1.0f;
-        }
     // per row: log q(z|x) - log p(z) (the one-sample KL estimate; the log 2 pi terms cancel)
     float *nll = m->recon, *klr = m->kl; // (R) each
     for (int r = 0; r < R; r++) {
-        const float *lv = head + (size_t)(r / k) * 2 * Z + Z, *z = m->zin + (size_t)r * zs, *e = m->eps + (size_t)r * Z;
+        const float *lv = head + (size_t)(r / k) * 2 * Z + Z, *z = m->z + (size_t)r * Z, *e = m->eps + (size_t)r * Z;
         double acc = 0.0;
         for (int j = 0; j < Z; j++) acc += (double)z[j] * z[j] - (double)e[j] * e[j] - lv[j];
         klr[r] = (float)(0.5 * acc);
     }
 
     // decode all samples as one batch; -log p(x|z) per row (Bernoulli: with its unscaled logit gradient)
-    vae_decoder_forward(m, R);
+    p.rep = k; // image i's label on its k rows
+    vae__decode(m, &p, R);
     float dec_logvar = m->logvar_tensor >= 0 ? m->params[m->tensors[m->logvar_tensor].offset] : 0.0f;
     if (m->cfg.likelihood == VAE_GAUSSIAN)
         for (int i = 0; i < n; i++)
@@ -192,7 +182,7 @@ static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int
             for (int d = 0; d < D; d++) row[d] *= s;
         }
     }
-    const float *dz = vae_decoder_backward(m, R); // (R, Z+C)
+    const float *dz = vae__decode_backward(m, m->grad_a, R); // (R, Z)
 
     // -> z (decoder path + kl_weight * z from -log p(z)) -> [mu | logvar] of each image, summed over its samples
     for (int i = 0; i < n; i++) {
@@ -202,7 +192,7 @@ static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int
         double wsum = 0.0;
         for (int s = 0; s < k; s++) {
             size_t r = (size_t)i * k + s;
-            const float *g = dz + r * zs, *z = m->zin + r * zs, *e = m->eps + r * Z;
+            const float *g = dz + r * Z, *z = m->z + r * Z, *e = m->eps + r * Z;
             float sk = scale[r] * kw;
             for (int j = 0; j < Z; j++) {
                 float gz = g[j] + sk * z[j];
@@ -215,7 +205,7 @@ static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int
         float dq = (float)(-0.5 * kw * wsum);
         for (int j = 0; j < Z; j++) dlv[j] = dlv[j] * 0.5f * expf(0.5f * lv[j]) + dq;
     }
-    vae_encoder_backward(m, x, n);
+    vae__encode_backward(m, x, n);
     return VAE_OK;
 }
 

@@ -8,33 +8,33 @@
 
 #define LOG_2PI 1.8378770664093453
 
-void relu_forward(float *y, size_t N) {
-    #pragma omp parallel for simd schedule(static) if (N > 16384)
-    for (size_t i = 0; i < N; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+void relu_forward(float *y, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
-void relu_backward(float *dx, const float *y, size_t N) {
-    #pragma omp parallel for simd schedule(static) if (N > 16384)
-    for (size_t i = 0; i < N; i++) dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
+void relu_backward(float *dx, const float *y, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
 }
 
-void tanh_forward(float *y, size_t N) {
-    #pragma omp parallel for simd schedule(static) if (N > 16384)
-    for (size_t i = 0; i < N; i++) y[i] = tanh_fast(y[i]);
+void tanh_forward(float *y, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) y[i] = tanh_fast(y[i]);
 }
 
 float vae_tanh(float a) { return tanh_fast(a); }
 
-void tanh_backward(float *dx, const float *y, size_t N) {
-    #pragma omp parallel for simd schedule(static) if (N > 65536)
-    for (size_t i = 0; i < N; i++) dx[i] *= 1.0f - y[i] * y[i];
+void tanh_backward(float *dx, const float *y, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dx[i] *= 1.0f - y[i] * y[i];
 }
 
 static inline float log1p_unit(float y) { return log1p_unit_inv(y, 1.0f / (1.0f + y)); }
 
-void sigmoid_forward(float *y, size_t N) {
+void sigmoid_forward(float *y, size_t n) {
     #pragma omp simd
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = 0; i < n; i++) {
         float e = exp_nonpos(-fabsf(y[i])), s = 1.0f / (1.0f + e);
         y[i] = y[i] >= 0.0f ? s : e * s;
     }

@@ -5,7 +5,7 @@
  * activations are overwritten (=). Losses return per-image sums in nats (summed over pixels or latent
  * dimensions) and their backward passes take `scale` (1/B for a batch mean, times a KL weight).
  *
- * Letters: B batch, D pixels per image, Z latent size, N element count.
+ * Letters (model.h's legend): B batch rows, D values per image (H*W*C), Z latent size; n counts values.
  * The dense layer itself is matmul_forward / matmul_backward in ops.h.
  */
 #ifndef VAE_LAYERS_H
@@ -15,10 +15,10 @@
 
 /* Activations, in place on the forward pass; backward uses the saved output y:
  * relu: dx = dy * (y > 0);  tanh: dx = dy * (1 - y^2). */
-void relu_forward(float *y, size_t N);
-void relu_backward(float *dx, const float *y, size_t N);
-void tanh_forward(float *y, size_t N);
-void tanh_backward(float *dx, const float *y, size_t N);
+void relu_forward(float *y, size_t n);
+void relu_backward(float *dx, const float *y, size_t n);
+void tanh_forward(float *y, size_t n);
+void tanh_backward(float *dx, const float *y, size_t n);
 
 /* Bernoulli reconstruction from logits a (B, D) and targets x in [0, 1] (B, D):
  * nll[b] = sum_d max(a,0) - a*x + log1p(exp(-|a|)). */
@@ -77,6 +77,6 @@ void clamp_forward(float *x, int B, int Z, int stride, float lo, float hi);
 void clamp_backward(float *dx, const float *x, int B, int Z, int stride, float lo, float hi);
 
 /* sigmoid in place */
-void sigmoid_forward(float *y, size_t N);
+void sigmoid_forward(float *y, size_t n);
 
 #endif /* VAE_LAYERS_H */

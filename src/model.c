@@ -1,5 +1,7 @@
-/* model.c: configuration -> parameter table -> encoder -> (mu, logvar) -> reparameterize -> decoder -> loss,
- * and the backward pass that walks the same steps in reverse. See model.h for the network. */
+/* model.c: configuration -> the list of layers and the parameter table (built once) -> one size table for the
+ * activations; the walks over the list (forward in order, backward in reverse) and the encoder / sample /
+ * decoder interface the objectives use; vae_encode and vae_decode. The layers' kinds are in layer_kinds.c.
+ * See model.h for the lists and the letters. */
 #include "model.h"
 
 #include <math.h>
@@ -67,6 +69,7 @@ static vae_status conv_config_check(const vae_config *c) {
 }
 
 vae_status vae_config_check(const vae_config *c) {
+    if (!c) return vae_fail(VAE_ERR_ARG, "the configuration is NULL");
     if (c->height < 1 || c->width < 1 || c->channels < 1 || c->height > 65536 || c->width > 65536 ||
         c->channels > 4096 || (long long)c->height * c->width * c->channels > MAX_DIM)
         return vae_fail(VAE_ERR_ARG, "image shape %dx%dx%d out of range", c->height, c->width, c->channels);
@@ -87,6 +90,8 @@ vae_status vae_config_check(const vae_config *c) {
     return conv_config_check(c);
 }
 
+/* ---------------------------------------------------------------- the parameter table and the list */
+
 static int add_tensor_nd(vae_model *m, const char *name, int ndim, const int *shape) {
     vae_tensor_info *t = &m->tensors[m->n_tensors];
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -101,36 +106,192 @@ static int add_tensor_nd(vae_model *m, const char *name, int ndim, const int *sh
     return m->n_tensors++;
 }
 
-static int add_tensor(vae_model *m, const char *name, int ndim, int s0, int s1) {
-    int shape[2] = {s0, s1};
-    return add_tensor_nd(m, name, ndim, shape);
+/* "prefix.weight" of the given shape and "prefix.bias" (OC) for entry l. */
+static void add_weight_bias(vae_model *m, vae_layer *l, const char *prefix, int ndim, const int *shape, int OC) {
+    char name[32];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    l->weight = add_tensor_nd(m, name, ndim, shape);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    l->bias = add_tensor_nd(m, name, 1, &OC);
 }
 
-/* weight (OC, C, K, K) for conv2d, (C, OC, K, K) for a transposed one (PyTorch's layouts), bias (OC) */
-static void add_conv(vae_model *m, vae_conv *c, const char *prefix) {
-    char name[32];
-    const conv_dims *d = &c->d;
+/* Append an entry of kind k taking rows of in_w floats to rows of out_w floats. */
+static vae_layer *add_layer(vae_model *m, vae_layer_kind k, int in_w, int out_w) {
+    vae_layer *l = &m->layers[m->n_layers++];
+    memset(l, 0, sizeof *l);
+    l->kind = k;
+    l->in_w = in_w;
+    l->out_w = out_w;
+    l->act = ACT_NONE;
+    l->weight = l->bias = -1;
+    return l;
+}
+
+/* A dense entry C -> OC with weight (OC, C) as PyTorch's nn.Linear; @return OC. */
+static int add_dense(vae_model *m, const char *prefix, int C, int OC, act_kind act) {
+    vae_layer *l = add_layer(m, VAE_LAYER_DENSE, C, OC);
+    l->act = act;
+    int shape[2] = {OC, C};
+    add_weight_bias(m, l, prefix, 2, shape, OC);
+    return OC;
+}
+
+/* A hidden layer: dense + activation; @return N. */
+static int add_hidden(vae_model *m, const char *prefix, int C, int N, act_kind act) { return add_dense(m, prefix, C, N, act); }
+
+/* A conv or transposed conv entry: weight (OC, C, K, K) or (C, OC, K, K) (PyTorch's layouts), bias (OC). */
+static void add_conv(vae_model *m, const char *prefix, const conv_dims *d, act_kind act) {
+    vae_layer *l = add_layer(m, d->transposed ? VAE_LAYER_DECONV : VAE_LAYER_CONV, d->H * d->W * d->C,
+                             d->OH * d->OW * d->OC);
+    l->d = *d;
+    l->act = act;
     int shape[4] = {d->transposed ? d->C : d->OC, d->transposed ? d->OC : d->C, d->K, d->K};
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    c->weight = add_tensor_nd(m, name, 4, shape);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    c->bias = add_tensor(m, name, 1, d->OC, 0);
+    add_weight_bias(m, l, prefix, 4, shape, d->OC);
 }
 
-static void add_dense(vae_model *m, vae_dense *d, const char *prefix, int C, int OC) {
-    char name[32];
-    d->C = C;
-    d->OC = OC;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    d->weight = add_tensor(m, name, 2, OC, C);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    d->bias = add_tensor(m, name, 1, OC, 0);
+/* The one-hot label after rows of W floats, for a conditional model; @return the new row width. */
+static int add_label(vae_model *m, int W) {
+    if (m->L == 0) return W;
+    add_layer(m, VAE_LAYER_LABEL, W, W + m->L);
+    return W + m->L;
+}
+
+/* The encoder's entries: convolutions, [label], hidden layers, the head and its logvar clamp. */
+static void build_encoder(vae_model *m, const vae_config *cfg, act_kind act, int n_conv) {
+    char prefix[24];
+    int h = cfg->height, w = cfg->width, c = cfg->channels; // the feature map's shape so far
+    for (int i = 0; i < n_conv; i++) {
+        conv_dims d;
+        conv2d_dims(&d, h, w, c, cfg->conv_channels[i], ENC_KERNEL, CONV_STRIDE, CONV_PAD);
+        snprintf(prefix, sizeof prefix, "enc.conv%d", i + 1);
+        add_conv(m, prefix, &d, act);
+        h = d.OH, w = d.OW, c = d.OC;
+    }
+    m->F = n_conv ? h * w * c : 0;
+    int width = add_label(m, n_conv ? m->F : m->D);
+    for (int i = 0; i < cfg->n_hidden; i++) {
+        snprintf(prefix, sizeof prefix, "enc.fc%d", i + 1);
+        width = add_hidden(m, prefix, width, cfg->hidden[i], act);
+    }
+    add_dense(m, "enc.head", width, 2 * m->Z, ACT_NONE);
+    add_layer(m, VAE_LAYER_CLAMP, 2 * m->Z, 2 * m->Z);
+}
+
+/* The decoder's entries: [label], hidden layers (widths reversed), the output layer (dec.out), or for conv
+ * dec.proj to the feature map and the transposed convolutions back up to the image. */
+static void build_decoder(vae_model *m, const vae_config *cfg, act_kind act, int n_conv) {
+    char prefix[24];
+    int width = add_label(m, m->Z);
+    for (int i = 0; i < cfg->n_hidden; i++) {
+        snprintf(prefix, sizeof prefix, "dec.fc%d", i + 1);
+        width = add_hidden(m, prefix, width, cfg->hidden[cfg->n_hidden - 1 - i], act);
+    }
+    if (n_conv == 0) {
+        add_dense(m, "dec.out", width, m->D, ACT_NONE);
+        return;
+    }
+    add_dense(m, "dec.proj", width, m->F, act);
+    const conv_dims *e = &m->layers[n_conv - 1].d; // the last convolution's output: the feature map
+    int h = e->OH, w = e->OW, c = e->OC;
+    for (int i = 0; i < n_conv; i++) { // cn -> ... -> c1 -> C
+        int oc = i < n_conv - 1 ? cfg->conv_channels[n_conv - 2 - i] : cfg->channels;
+        conv_dims d;
+        conv_transpose2d_dims(&d, h, w, c, oc, DEC_KERNEL, CONV_STRIDE, CONV_PAD);
+        snprintf(prefix, sizeof prefix, "dec.deconv%d", i + 1);
+        add_conv(m, prefix, &d, i < n_conv - 1 ? act : ACT_NONE);
+        h = d.OH, w = d.OW, c = d.OC;
+    }
+}
+
+/* The configuration's list and tensor table, no buffers; cfg has passed vae_config_check. The table's order
+ * (encoder convolutions, dense layers, head, decoder dense layers, output or dec.proj, transposed
+ * convolutions, dec.logvar) is the checkpoint's. */
+static void build_list(vae_model *m, const vae_config *cfg) {
+    m->cfg = *cfg;
+    m->D = cfg->height * cfg->width * cfg->channels;
+    m->Z = cfg->n_latent;
+    m->L = cfg->n_classes;
+    act_kind act = cfg->activation == VAE_TANH ? ACT_TANH : ACT_RELU;
+    int n_conv = cfg->arch == VAE_CONV ? cfg->n_conv : 0;
+    build_encoder(m, cfg, act, n_conv);
+    m->i_sample = m->n_layers;
+    add_layer(m, VAE_LAYER_SAMPLE, 2 * m->Z, m->Z)->noise = !cfg->ae;
+    build_decoder(m, cfg, act, n_conv);
+    m->logvar_tensor = cfg->likelihood == VAE_GAUSSIAN ? add_tensor_nd(m, "dec.logvar", 1, (int[]){1}) : -1;
+    int seen = 0; // an entry needs its input's gradient once some entry before it has parameters
+    for (int i = 0; i < m->n_layers; i++) {
+        m->layers[i].need_dinp = seen;
+        seen |= m->layers[i].weight >= 0;
+    }
+}
+
+size_t vae_config_n_params(const vae_config *cfg) {
+    vae_model m; // the table only: no buffers
+    memset(&m, 0, sizeof m);
+    build_list(&m, cfg);
+    return m.n_params;
 }
 
 int vae_tensor_index(const vae_model *m, const char *name) {
     for (int i = 0; i < m->n_tensors; i++)
         if (strcmp(m->tensors[i].name, name) == 0) return i;
     return -1;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+/* The im2col scratch: room for COL_BUDGET floats, or one image of the widest conv entry if that is more, and
+ * never more than a whole batch. */
+static size_t col_floats(const vae_model *m) {
+    size_t per = 0, B = (size_t)m->max_batch;
+    for (int i = 0; i < m->n_layers; i++) {
+        const vae_layer *l = &m->layers[i];
+        if (l->kind != VAE_LAYER_CONV && l->kind != VAE_LAYER_DECONV) continue;
+        size_t c = conv_col_size(&l->d);
+        per = per > c ? per : c;
+    }
+    if (per == 0) return 0;
+    size_t images = COL_BUDGET / per;
+    images = images < 1 ? 1 : (images > B ? B : images);
+    return images * per;
+}
+
+/* The one size table of the activations: every buffer in order. With base NULL it only counts; with base it
+ * also points each buffer into base. @return the floats needed. */
+static size_t layout(vae_model *m, float *base) {
+    size_t B = (size_t)m->max_batch, off = 0, widest = 0;
+#define TAKE(ptr, count) \
+    do {                 \
+        if (base) (ptr) = base + off; \
+        off += (count);  \
+    } while (0)
+    for (int i = 0; i < m->n_layers; i++) {
+        vae_layer *l = &m->layers[i];
+        const vae_layer_ops *k = &vae__layer_ops[l->kind];
+        if (k->in_place) {
+            if (base) l->out = m->layers[i - 1].out;
+        } else {
+            TAKE(l->out, B * (size_t)l->out_w);
+        }
+        if (k->saves) TAKE(l->saved, B * (size_t)l->out_w);
+        widest = widest > (size_t)l->in_w ? widest : (size_t)l->in_w;
+        widest = widest > (size_t)l->out_w ? widest : (size_t)l->out_w;
+    }
+    TAKE(m->dhead, B * 2 * (size_t)m->Z);
+    TAKE(m->grad_a, B * widest);
+    TAKE(m->grad_b, B * widest);
+    TAKE(m->recon, B);
+    TAKE(m->kl, B);
+    TAKE(m->col, m->col_cap);
+#undef TAKE
+    if (base) {
+        m->head = m->layers[m->i_sample - 1].out;
+        m->z = m->layers[m->i_sample].out;
+        m->eps = m->layers[m->i_sample].saved;
+        m->out = m->layers[m->n_layers - 1].out;
+        if (m->col_cap == 0) m->col = NULL;
+    }
+    return off;
 }
 
 void vae_free(vae_model *m) {
@@ -143,60 +304,6 @@ void vae_free(vae_model *m) {
     vae_mem_free(m);
 }
 
-/* The configuration's tensor table and layer shapes, no buffers; cfg has passed vae_config_check. */
-static void build_table(vae_model *m, const vae_config *cfg) {
-    m->cfg = *cfg;
-    m->D = cfg->height * cfg->width * cfg->channels;
-    m->Z = cfg->n_latent;
-    m->K = cfg->n_classes;
-    m->logvar_tensor = -1;
-
-    // parameter table: encoder convolutions (conv), encoder layers, head, decoder layers, output (dec.out, or
-    // dec.proj to the feature map for conv), transposed convolutions (conv), then the Gaussian log-variance
-    char prefix[24];
-    m->n_conv = cfg->arch == VAE_CONV ? cfg->n_conv : 0;
-    int ch = cfg->height, cw = cfg->width, cc = cfg->channels; // the feature map's shape so far
-    for (int i = 0; i < m->n_conv; i++) {
-        conv2d_dims(&m->conv[i].d, ch, cw, cc, cfg->conv_channels[i], ENC_KERNEL, CONV_STRIDE, CONV_PAD);
-        snprintf(prefix, sizeof prefix, "enc.conv%d", i + 1);
-        add_conv(m, &m->conv[i], prefix);
-        ch = m->conv[i].d.OH, cw = m->conv[i].d.OW, cc = m->conv[i].d.OC;
-    }
-    m->F = m->n_conv ? ch * cw * cc : 0;
-    int width = (m->n_conv ? m->F : m->D) + m->K; // what the encoder's dense layers see
-    for (int i = 0; i < cfg->n_hidden; i++) {
-        snprintf(prefix, sizeof prefix, "enc.fc%d", i + 1);
-        add_dense(m, &m->enc[i], prefix, width, cfg->hidden[i]);
-        width = cfg->hidden[i];
-    }
-    add_dense(m, &m->enc[cfg->n_hidden], "enc.head", width, 2 * m->Z);
-    m->n_enc = cfg->n_hidden + 1;
-    width = m->Z + m->K;
-    for (int i = 0; i < cfg->n_hidden; i++) {
-        int h = cfg->hidden[cfg->n_hidden - 1 - i];
-        snprintf(prefix, sizeof prefix, "dec.fc%d", i + 1);
-        add_dense(m, &m->dec[i], prefix, width, h);
-        width = h;
-    }
-    add_dense(m, &m->dec[cfg->n_hidden], m->n_conv ? "dec.proj" : "dec.out", width, m->n_conv ? m->F : m->D);
-    m->n_dec = cfg->n_hidden + 1;
-    for (int i = 0; i < m->n_conv; i++) { // back up: cn -> ... -> c1 -> C
-        int oc = i < m->n_conv - 1 ? cfg->conv_channels[m->n_conv - 2 - i] : cfg->channels;
-        conv_transpose2d_dims(&m->deconv[i].d, ch, cw, cc, oc, DEC_KERNEL, CONV_STRIDE, CONV_PAD);
-        snprintf(prefix, sizeof prefix, "dec.deconv%d", i + 1);
-        add_conv(m, &m->deconv[i], prefix);
-        ch = m->deconv[i].d.OH, cw = m->deconv[i].d.OW, cc = m->deconv[i].d.OC;
-    }
-    if (cfg->likelihood == VAE_GAUSSIAN) m->logvar_tensor = add_tensor(m, "dec.logvar", 1, 1, 0);
-}
-
-size_t vae_config_n_params(const vae_config *cfg) {
-    vae_model m; // the table only: no buffers
-    memset(&m, 0, sizeof m);
-    build_table(&m, cfg);
-    return m.n_params;
-}
-
 vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch) {
     *out = NULL;
     vae_status st = vae_config_check(cfg);
@@ -206,36 +313,9 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
     vae_model *m = vae_calloc(1, sizeof *m);
     if (!m) return vae_fail(VAE_ERR_NOMEM, "out of memory allocating the model");
     m->max_batch = max_batch;
-    build_table(m, cfg);
-    int feat = m->n_conv ? m->F : m->D; // the flattened input of the encoder's dense layers
-
-    // activations: one allocation, pointers into it
-    size_t B = (size_t)max_batch, widest = (size_t)((feat > m->D ? feat : m->D) + m->K), total = 0;
-    total += B * (size_t)(feat + m->K);                     // xin
-    size_t col_per = 0;                                     // conv: the widest layer's im2col rows of one image
-    for (int i = 0; i < m->n_conv; i++) {
-        const conv_dims *e = &m->conv[i].d, *t = &m->deconv[i].d;
-        size_t ce = (size_t)e->OH * e->OW * e->OC, ct = (size_t)t->OH * t->OW * t->OC;
-        total += B * (ce + ct);                             // conv_out, deconv_out
-        widest = widest > ce ? widest : ce;
-        widest = widest > ct ? widest : ct;
-        col_per = col_per > conv_col_size(e) ? col_per : conv_col_size(e);
-        col_per = col_per > conv_col_size(t) ? col_per : conv_col_size(t);
-    }
-    if (col_per) {
-        size_t images = COL_BUDGET / col_per;
-        images = images < 1 ? 1 : (images > B ? B : images);
-        m->col_cap = images * col_per;
-        total += m->col_cap;
-    }
-    for (int l = 0; l < m->n_enc; l++) total += B * (size_t)m->enc[l].OC;
-    total += B * (size_t)m->Z + B * (size_t)(m->Z + m->K); // eps, zin
-    for (int l = 0; l < m->n_dec; l++) total += B * (size_t)m->dec[l].OC;
-    total += B * 2 * (size_t)m->Z;                          // dhead
-    for (int l = 0; l < m->n_dec; l++) widest = widest > (size_t)m->dec[l].OC ? widest : (size_t)m->dec[l].OC;
-    for (int l = 0; l < m->n_enc; l++) widest = widest > (size_t)m->enc[l].OC ? widest : (size_t)m->enc[l].OC;
-    if (widest < (size_t)(m->Z + m->K)) widest = (size_t)(m->Z + m->K);
-    total += 2 * B * widest + 2 * B;                        // grad_a, grad_b, recon, kl
+    build_list(m, cfg);
+    m->col_cap = col_floats(m);
+    size_t total = layout(m, NULL);
     int ok = 1;
     size_t act_bytes = vae_mul_size(total, sizeof(float), &ok);
     size_t par_bytes = vae_mul_size(m->n_params, sizeof(float), &ok);
@@ -254,23 +334,7 @@ vae_status vae_model_alloc(vae_model **out, const vae_config *cfg, int max_batch
                         "activations for batch %d", 4.0 * par_bytes / 1048576.0, act_bytes / 1048576.0, max_batch);
     }
     m->n_acts = total;
-    float *p = m->acts;
-    m->xin = p, p += B * (size_t)(feat + m->K);
-    for (int l = 0; l < m->n_enc; l++) m->enc_out[l] = p, p += B * (size_t)m->enc[l].OC;
-    m->eps = p, p += B * (size_t)m->Z;
-    m->zin = p, p += B * (size_t)(m->Z + m->K);
-    for (int l = 0; l < m->n_dec; l++) m->dec_out[l] = p, p += B * (size_t)m->dec[l].OC;
-    m->dhead = p, p += B * 2 * (size_t)m->Z;
-    m->grad_a = p, p += B * widest;
-    m->grad_b = p, p += B * widest;
-    m->recon = p, p += B;
-    m->kl = p, p += B;
-    for (int i = 0; i < m->n_conv; i++) {
-        m->conv_out[i] = p, p += B * m->conv[i].d.OH * m->conv[i].d.OW * m->conv[i].d.OC;
-        m->deconv_out[i] = p, p += B * m->deconv[i].d.OH * m->deconv[i].d.OW * m->deconv[i].d.OC;
-    }
-    m->col = m->n_conv ? p : NULL;
-    m->out = m->n_conv ? m->deconv_out[m->n_conv - 1] : m->dec_out[m->n_dec - 1];
+    layout(m, m->acts);
     *out = m;
     return VAE_OK;
 }
@@ -317,206 +381,82 @@ const vae_config *vae_get_config(const vae_model *m) { return null_model(m, "vae
 size_t vae_num_params(const vae_model *m) { return null_model(m, "vae_num_params") ? 0 : m->n_params; }
 int vae_max_batch(const vae_model *m) { return null_model(m, "vae_max_batch") ? 0 : m->max_batch; }
 
+int vae__dense_layers(const vae_model *m, int decoder, vae_dense *out, int max) {
+    int n = 0, from = decoder ? m->i_sample + 1 : 0, to = decoder ? m->n_layers : m->i_sample;
+    for (int i = from; i < to; i++) {
+        const vae_layer *l = &m->layers[i];
+        if (l->kind == VAE_LAYER_DENSE && n < max) out[n++] = (vae_dense){l->in_w, l->out_w, l->weight, l->bias, l};
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------- the walks */
+
+void vae__forward(vae_model *m, int from, int to, const vae_pass *p, int n) {
+    for (int i = from; i < to; i++) {
+        vae_layer *l = &m->layers[i];
+        vae__layer_ops[l->kind].forward(m, l, i > 0 ? m->layers[i - 1].out : p->x, n, p);
+    }
+}
+
+float *vae__backward(vae_model *m, int from, int to, float *dout, const float *x, int n) {
+    for (int i = to - 1; i >= from && dout; i--) {
+        const vae_layer *l = &m->layers[i];
+        float *dfree = dout == m->grad_a ? m->grad_b : m->grad_a; // the ping-pong buffer dout is not in
+        dout = vae__layer_ops[l->kind].backward(m, l, dout, i > 0 ? m->layers[i - 1].out : x, dfree, n);
+    }
+    return dout;
+}
+
+void vae__encode(vae_model *m, const vae_pass *p, int n) { vae__forward(m, 0, m->i_sample, p, n); }
+void vae__sample(vae_model *m, const vae_pass *p, int n) { vae__forward(m, m->i_sample, m->i_sample + 1, p, n); }
+void vae__decode(vae_model *m, const vae_pass *p, int n) { vae__forward(m, m->i_sample + 1, m->n_layers, p, n); }
+
+float *vae__decode_backward(vae_model *m, float *dout, int n) {
+    return vae__backward(m, m->i_sample + 1, m->n_layers, dout, NULL, n);
+}
+
+void vae__sample_backward(vae_model *m, float *dz, int n) { vae__backward(m, m->i_sample, m->i_sample + 1, dz, NULL, n); }
+
+void vae__encode_backward(vae_model *m, const float *x, int n) { vae__backward(m, 0, m->i_sample, m->dhead, x, n); }
+
+/* ---------------------------------------------------------------- what the objectives share */
+
 vae_status vae__check_batch(const vae_model *m, int n, const int *labels) {
     if (n < 1 || n > m->max_batch)
         return vae_fail(VAE_ERR_ARG, "batch of %d images: the model holds 1..%d", n, m->max_batch);
-    if (m->K > 0) {
+    if (m->L > 0) {
         if (!labels) return vae_fail(VAE_ERR_ARG, "conditional model: labels are required");
         for (int b = 0; b < n; b++)
-            if (labels[b] < 0 || labels[b] >= m->K)
-                return vae_fail(VAE_ERR_ARG, "label %d out of range 0..%d", labels[b], m->K - 1);
+            if (labels[b] < 0 || labels[b] >= m->L)
+                return vae_fail(VAE_ERR_ARG, "label %d out of range 0..%d", labels[b], m->L - 1);
     }
     return VAE_OK;
 }
 
-/* Write [rows | onehot(label)] into dst (n, W+K) from src (n, W). */
-static void concat_onehot(float *dst, const float *src, const int *labels, int n, int W, int K) {
-    for (int b = 0; b < n; b++) {
-        float *row = dst + (size_t)b * (W + K);
-        if (src) memcpy(row, src + (size_t)b * W, (size_t)W * sizeof(float));
-        memset(row + W, 0, (size_t)K * sizeof(float));
-        row[W + labels[b]] = 1.0f;
-    }
-}
-
-/* The dense layers' activation for matmul_forward_act (bias and activation in one pass). */
-static act_kind dense_act(const vae_model *m) { return m->cfg.activation == VAE_TANH ? ACT_TANH : ACT_RELU; }
-
-static void activation_forward(const vae_model *m, float *y, size_t N) {
-    if (m->cfg.activation == VAE_TANH) tanh_forward(y, N);
-    else relu_forward(y, N);
-}
-
-static void activation_backward(const vae_model *m, float *dx, const float *y, size_t N) {
-    if (m->cfg.activation == VAE_TANH) tanh_backward(dx, y, N);
-    else relu_backward(dx, y, N);
-}
-
-#define P(m, idx) ((m)->params + (m)->tensors[idx].offset)
-#define G(m, idx) ((m)->grads + (m)->tensors[idx].offset)
-
-/* encoder: x (n, D) [+ labels] -> head (n, 2Z) with logvar clamped */
-void vae_encoder_forward(vae_model *m, const float *x, const int *labels, int n) {
-    const float *inp = x;
-    for (int l = 0; l < m->n_conv; l++) { // conv: x (n, H, W, C) -> feature map (n, F)
-        const vae_conv *c = &m->conv[l];
-        conv2d_forward(m->conv_out[l], m->col, inp, P(m, c->weight), P(m, c->bias), n, &c->d, m->col_cap);
-        activation_forward(m, m->conv_out[l], (size_t)n * c->d.OH * c->d.OW * c->d.OC);
-        inp = m->conv_out[l];
-    }
-    if (m->K > 0) {
-        concat_onehot(m->xin, inp, labels, n, m->n_conv ? m->F : m->D, m->K);
-        inp = m->xin;
-    }
-    for (int l = 0; l < m->n_enc; l++) {
-        const vae_dense *d = &m->enc[l];
-        matmul_forward_act(m->enc_out[l], inp, P(m, d->weight), P(m, d->bias), n, d->C, d->OC,
-                           l < m->n_enc - 1 ? dense_act(m) : ACT_NONE);
-        inp = m->enc_out[l];
-    }
-    float *head = m->enc_out[m->n_enc - 1];
-    clamp_forward(head + m->Z, n, m->Z, 2 * m->Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
-}
-
-void vae_decoder_forward(vae_model *m, int n) {
-    const float *inp = m->zin;
-    for (int l = 0; l < m->n_dec; l++) {
-        const vae_dense *d = &m->dec[l];
-        matmul_forward_act(m->dec_out[l], inp, P(m, d->weight), P(m, d->bias), n, d->C, d->OC,
-                           l < m->n_dec - 1 || m->n_conv ? dense_act(m) : ACT_NONE);
-        inp = m->dec_out[l];
-    }
-    for (int l = 0; l < m->n_conv; l++) { // conv: feature map (n, F) -> image (n, H, W, C)
-        const vae_conv *c = &m->deconv[l];
-        conv_transpose2d_forward(m->deconv_out[l], m->col, inp, P(m, c->weight), P(m, c->bias), n, &c->d, m->col_cap);
-        if (l < m->n_conv - 1)
-            activation_forward(m, m->deconv_out[l], (size_t)n * c->d.OH * c->d.OW * c->d.OC);
-        inp = m->deconv_out[l];
-    }
-}
-
-float *vae_decoder_backward(vae_model *m, int n) {
-    float *dout = m->grad_a, *dinp = m->grad_b;
-    // conv: the transposed convolutions, last first; each one's input passed through the activation
-    // (the first one's input is the last dense layer's output, which has one in a conv model)
-    for (int l = m->n_conv - 1; l >= 0; l--) {
-        const vae_conv *c = &m->deconv[l];
-        const float *inp = l > 0 ? m->deconv_out[l - 1] : m->dec_out[m->n_dec - 1];
-        conv_transpose2d_backward(dinp, G(m, c->weight), G(m, c->bias), m->col, dout, inp, P(m, c->weight), n, &c->d,
-                                  m->col_cap);
-        activation_backward(m, dinp, inp, (size_t)n * c->d.H * c->d.W * c->d.C);
-        float *t = dout;
-        dout = dinp;
-        dinp = t;
-    }
-
-    // decoder, last layer first
-    for (int l = m->n_dec - 1; l >= 0; l--) {
-        const vae_dense *d = &m->dec[l];
-        const float *inp = l > 0 ? m->dec_out[l - 1] : m->zin;
-        matmul_backward(dinp, G(m, d->weight), G(m, d->bias), dout, inp, P(m, d->weight), n, d->C, d->OC);
-        if (l > 0) activation_backward(m, dinp, m->dec_out[l - 1], (size_t)n * d->C);
-        float *t = dout;
-        dout = dinp;
-        dinp = t;
-    }
-    return dout; // dzin (n, Z+K)
-}
-
-void vae_encoder_backward(vae_model *m, const float *x, int n) {
-    int Z = m->Z, K = m->K;
-    const float *logvar = m->enc_out[m->n_enc - 1] + Z;
-    clamp_backward(m->dhead + Z, logvar, n, Z, 2 * Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
-
-    // encoder, head first; the first layer needs no input gradient (but in a conv model, the first dense
-    // layer's input is the feature map, whose gradient the convolutions need)
-    float *dout = m->dhead, *dinp = m->grad_a;
-    for (int l = m->n_enc - 1; l >= 0; l--) {
-        const vae_dense *d = &m->enc[l];
-        const float *inp = l > 0 ? m->enc_out[l - 1] : (K > 0 ? m->xin : (m->n_conv ? m->conv_out[m->n_conv - 1] : x));
-        int need_dinp = l > 0 || m->n_conv > 0;
-        matmul_backward(need_dinp ? dinp : NULL, G(m, d->weight), G(m, d->bias), dout, inp, P(m, d->weight), n, d->C,
-                        d->OC);
-        if (l > 0) activation_backward(m, dinp, m->enc_out[l - 1], (size_t)n * d->C);
-        if (need_dinp) {
-            dout = dinp;
-            dinp = dout == m->grad_a ? m->grad_b : m->grad_a;
-        }
-    }
-    if (m->n_conv == 0) return;
-    // conv: dout holds d[features | onehot] (n, F+K); drop the label columns in place, rows move forward
-    if (K > 0)
-        for (int b = 1; b < n; b++) memmove(dout + (size_t)b * m->F, dout + (size_t)b * (m->F + K), (size_t)m->F * sizeof(float));
-    for (int l = m->n_conv - 1; l >= 0; l--) {
-        const vae_conv *c = &m->conv[l];
-        activation_backward(m, dout, m->conv_out[l], (size_t)n * c->d.OH * c->d.OW * c->d.OC);
-        conv2d_backward(l > 0 ? dinp : NULL, G(m, c->weight), G(m, c->bias), m->col, dout, l > 0 ? m->conv_out[l - 1] : x,
-                        P(m, c->weight), n, &c->d, m->col_cap);
-        float *t = dout;
-        dout = dinp;
-        dinp = t;
-    }
-}
-
-/* z (n, Z) [| onehot(labels)] into zin: mu + exp(logvar/2) * eps with the caller's eps (n, Z) when given, else
- * eps drawn from rng, or z = mu (eps = 0) when rng is NULL too. */
-void vae__sample_z(vae_model *m, const int *labels, int n, vae_rng *rng, const float *eps) {
-    int Z = m->Z, L = m->K;
-    const float *head = m->enc_out[m->n_enc - 1];
-    if (eps) memcpy(m->eps, eps, (size_t)n * Z * sizeof(float));
-    else if (rng) vae_rng_normals(rng, m->eps, (size_t)n * Z);
-    else memset(m->eps, 0, (size_t)n * Z * sizeof(float));
-    reparam_forward(m->zin, head, head + Z, m->eps, n, Z, 2 * Z, Z + L);
-    if (L > 0)
-        for (int b = 0; b < n; b++) {
-            float *oh = m->zin + (size_t)b * (Z + L) + Z;
-            memset(oh, 0, (size_t)L * sizeof(float));
-            oh[labels[b]] = 1.0f;
-        }
-}
-
-/* d loss / d [mu | logvar] (n, 2Z) into dhead from d loss / d zin (n, Z+L) through the reparameterization. */
-void vae__sample_z_backward(vae_model *m, const float *dzin, int n) {
-    int Z = m->Z;
-    const float *logvar = m->enc_out[m->n_enc - 1] + Z;
-    reparam_backward(m->dhead, m->dhead + Z, dzin, logvar, m->eps, n, Z, 2 * Z, Z + m->K);
-}
-
-/* Per-image reconstruction nll (n) into m->recon from the decoder's output m->out and targets x (n, D); with
- * dout, also d (scale * sum of the nll) / d out into dout (n, D) and, for the Gaussian, the log-variance's
- * gradient added into its slot of m->grads. Bernoulli computes both in one pass over the logits. */
 void vae__recon_forward(vae_model *m, const float *x, int n, float *dout, float scale) {
     if (m->cfg.likelihood == VAE_GAUSSIAN) {
-        float lv = P(m, m->logvar_tensor)[0];
+        float lv = VAE_P(m, m->logvar_tensor)[0];
         gaussian_nll_forward(m->recon, m->out, x, lv, n, m->D);
-        if (dout) gaussian_nll_backward(dout, G(m, m->logvar_tensor), m->out, x, lv, n, m->D, scale);
-    } else if (dout) {
+        if (dout) gaussian_nll_backward(dout, VAE_G(m, m->logvar_tensor), m->out, x, lv, n, m->D, scale);
+    } else if (dout) { // both in one pass over the logits
         bernoulli_nll_forward_backward(m->recon, dout, m->out, x, n, m->D, scale);
     } else {
         bernoulli_nll_forward(m->recon, m->out, x, n, m->D);
     }
 }
 
-/* One z per image through the model: encode, sample (the caller's eps, else from rng; z = mu when both are
- * NULL), decode, and the
- * per-image reconstruction nll (with its gradient into m->grad_a when want_grad). */
-vae_status vae__forward_one(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng, const float *eps,
-                            int want_grad, float scale) {
-    vae_status st = vae__check_batch(m, n, labels);
+vae_status vae__forward_one(vae_model *m, const vae_pass *p, int n, int want_grad, float scale) {
+    vae_status st = vae__check_batch(m, n, p->labels);
     if (st) return st;
-    vae_encoder_forward(m, x, labels, n);
-    vae__sample_z(m, labels, n, rng, eps);
-    vae_decoder_forward(m, n);
-    vae__recon_forward(m, x, n, want_grad ? m->grad_a : NULL, scale);
+    vae__encode(m, p, n);
+    vae__sample(m, p, n);
+    vae__decode(m, p, n);
+    vae__recon_forward(m, p->x, n, want_grad ? m->grad_a : NULL, scale);
     return VAE_OK;
 }
 
-/* The backward pass of vae__forward_one from d loss / d out in m->grad_a to d loss / d [mu | logvar] in
- * m->dhead (overwritten); the objective adds its latent term there and calls vae_encoder_backward. */
-void vae__backward_to_head(vae_model *m, int n) {
-    const float *dzin = vae_decoder_backward(m, n);
-    vae__sample_z_backward(m, dzin, n);
-}
+void vae__backward_to_head(vae_model *m, int n) { vae__sample_backward(m, vae__decode_backward(m, m->grad_a, n), n); }
 
 /* Name the first tensor whose values in buf (the gradients or the parameters) are not finite, for the
  * messages of the NaN guard and of vae_save. */
@@ -526,17 +466,20 @@ const char *vae_nonfinite_tensor(const vae_model *m, const float *buf) {
     return NULL;
 }
 
+/* ---------------------------------------------------------------- inference */
+
 vae_status vae_encode(vae_model *m, const float *x, const int *labels, int n, float *mu, float *logvar) {
     if (!m || !x || !mu) return vae_fail(VAE_ERR_ARG, "vae_encode: %s is NULL", !m ? "model" : !x ? "x" : "mu");
     vae_status st = vae__check_batch(m, n, labels);
     if (st) return st;
-    vae_encoder_forward(m, x, labels, n);
-    const float *head = m->enc_out[m->n_enc - 1];
+    vae_pass p = vae__pass_of(x, labels, NULL, NULL, 0);
+    vae__encode(m, &p, n);
+    size_t Z = (size_t)m->Z;
     for (int b = 0; b < n; b++) {
-        memcpy(mu + (size_t)b * m->Z, head + (size_t)b * 2 * m->Z, (size_t)m->Z * sizeof(float));
+        memcpy(mu + b * Z, m->head + b * 2 * Z, Z * sizeof(float));
         if (logvar) {
-            if (m->cfg.ae) memset(logvar + (size_t)b * m->Z, 0, (size_t)m->Z * sizeof(float));
-            else memcpy(logvar + (size_t)b * m->Z, head + (size_t)b * 2 * m->Z + m->Z, (size_t)m->Z * sizeof(float));
+            if (m->cfg.ae) memset(logvar + b * Z, 0, Z * sizeof(float));
+            else memcpy(logvar + b * Z, m->head + b * 2 * Z + Z, Z * sizeof(float));
         }
     }
     return VAE_OK;
@@ -546,9 +489,9 @@ vae_status vae_decode(vae_model *m, const float *z, const int *labels, int n, fl
     if (!m || !z || !out) return vae_fail(VAE_ERR_ARG, "vae_decode: %s is NULL", !m ? "model" : !z ? "z" : "out");
     vae_status st = vae__check_batch(m, n, labels);
     if (st) return st;
-    if (m->K > 0) concat_onehot(m->zin, z, labels, n, m->Z, m->K);
-    else memcpy(m->zin, z, (size_t)n * m->Z * sizeof(float));
-    vae_decoder_forward(m, n);
+    memcpy(m->z, z, (size_t)n * m->Z * sizeof(float)); // the sample entry's output: the decoder's input
+    vae_pass p = vae__pass_of(NULL, labels, NULL, NULL, 0);
+    vae__decode(m, &p, n);
     size_t N = (size_t)n * m->D;
     memcpy(out, m->out, N * sizeof(float));
     if (m->cfg.likelihood == VAE_BERNOULLI) sigmoid_forward(out, N);

@@ -9,13 +9,14 @@
 static vae_status recon_grad(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
                              int rows, vae_rng *rng, vae_losses *out) {
     zero_floats(m->grads, m->n_params);
-    vae_status st = vae__forward_one(m, x, labels, n, NULL, NULL, 1, 1.0f / (float)rows);
+    vae_pass p = vae__pass_of(x, labels, rng, NULL, 1); // the sample entry takes z = mu (no noise)
+    vae_status st = vae__forward_one(m, &p, n, 1, 1.0f / (float)rows);
     if (st) return st;
     memset(m->kl, 0, (size_t)n * sizeof(float));
     st = vae__mean_losses(m, n, 0.0f, out);
     if (st) return st;
     vae__backward_to_head(m, n);
-    vae_encoder_backward(m, x, n);
+    vae__encode_backward(m, x, n);
     return VAE_OK;
 }
 

@@ -101,7 +101,7 @@ static vae_status evaluate_batches(vae_model *m, const vae_dataset *ds, int firs
     vae_rng eps_rng, bin_rng;
     vae_rng_seed(&eps_rng, seed);
     vae_rng_seed(&bin_rng, bin_seed);
-    int conditional = m->K > 0;
+    int conditional = m->L > 0;
     double recon = 0, kl = 0, nll = 0;
     vae_rng iwae_rng;
     vae_rng_seed(&iwae_rng, seed ^ 0x1a3e1a3eULL);

@@ -350,7 +350,9 @@ static void test_config_errors(void) {
     CHECK(vae_create(&m, &cfg, 4, &rng) == VAE_OK, "default conv: %s", vae_last_error());
     if (m) {
         CHECK(m->F == 7 * 7 * 64, "feature map %d", m->F);
-        CHECK(m->deconv[1].d.OH == 28 && m->deconv[1].d.OW == 28 && m->deconv[1].d.OC == 1, "output 28x28x1");
+        const vae_layer *last = &m->layers[m->n_layers - 1];
+        CHECK(last->kind == VAE_LAYER_DECONV && last->d.OH == 28 && last->d.OW == 28 && last->d.OC == 1,
+              "output 28x28x1");
         int t = vae_tensor_index(m, "enc.conv2.weight"), u = vae_tensor_index(m, "dec.deconv1.weight");
         CHECK(t >= 0 && m->tensors[t].ndim == 4 && m->tensors[t].shape[0] == 64 && m->tensors[t].shape[1] == 32 &&
                   m->tensors[t].shape[2] == 3 && m->tensors[t].shape[3] == 3,

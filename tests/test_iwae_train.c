@@ -196,9 +196,9 @@ static void test_k1_is_elbo(void) {
         double expect = 0, recon = 0, klsample = 0;
         for (int b = 0; b < n; b++) {
             double lq = 0, lp = 0;
-            const float *lv = m->enc_out[m->n_enc - 1] + (size_t)b * 2 * Z + Z;
+            const float *lv = m->head + (size_t)b * 2 * Z + Z;
             for (int j = 0; j < Z; j++) {
-                double e = m->eps[(size_t)b * Z + j], z = m->zin[(size_t)b * Z + j];
+                double e = m->eps[(size_t)b * Z + j], z = m->z[(size_t)b * Z + j];
                 lq += -0.5 * (e * e + lv[j] + log(2 * M_PI));
                 lp += -0.5 * (z * z + log(2 * M_PI));
             }

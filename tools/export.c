@@ -79,7 +79,7 @@ int cmd_encode(int argc, char **argv) {
 
     // work starts: from here failures exit 1
     rc = EXIT_FAIL;
-    int Z = m->Z, conditional = m->K > 0;
+    int Z = m->Z, conditional = m->L > 0;
     x = vae_malloc((size_t)batch * ds.dim * sizeof(float));
     labels = vae_malloc((size_t)batch * sizeof(int));
     mu = vae_malloc((size_t)batch * Z * sizeof(float));
@@ -165,11 +165,11 @@ int cmd_decode(int argc, char **argv) {
         cli_error("decode", "--z: %d value%s given, the model's latent size is %d", nz, nz == 1 ? "" : "s", Z);
         goto done;
     }
-    if (m->K > 0 && (label < 0 || label >= m->K)) {
-        cli_error("decode", "--label: the conditional model %s needs a class in 0..%d", model_path, m->K - 1);
+    if (m->L > 0 && (label < 0 || label >= m->L)) {
+        cli_error("decode", "--label: the conditional model %s needs a class in 0..%d", model_path, m->L - 1);
         goto done;
     }
-    if (m->K == 0 && label >= 0) {
+    if (m->L == 0 && label >= 0) {
         cli_error("decode", "--label %d: %s is not a conditional model", label, model_path);
         goto done;
     }
@@ -180,7 +180,7 @@ int cmd_decode(int argc, char **argv) {
 
     // work starts: from here failures exit 1
     rc = EXIT_FAIL;
-    vae_status st = vae_decode(m, z, m->K > 0 ? &label : NULL, 1, x);
+    vae_status st = vae_decode(m, z, m->L > 0 ? &label : NULL, 1, x);
     if (st) {
         cli_error("decode", "%s", vae_last_error());
         goto done;
@@ -304,11 +304,13 @@ static int write_layer(FILE *f, const vae_model *m, const vae_dense *d, const ch
 }
 
 static int write_header(FILE *f, const vae_model *m, const char *model_path, int int8) {
+    vae_dense dec[VAE_MAX_DENSE];
+    int n_dec = vae__dense_layers(m, 1, dec, VAE_MAX_DENSE);
     const vae_config *c = &m->cfg;
     char arch[256];
-    size_t len = (size_t)snprintf(arch, sizeof arch, "%d", m->Z + m->K);
-    for (int l = 0; l < m->n_dec && len < sizeof arch; l++)
-        len += (size_t)snprintf(arch + len, sizeof arch - len, "-%d", m->dec[l].OC);
+    size_t len = (size_t)snprintf(arch, sizeof arch, "%d", m->Z + m->L);
+    for (int l = 0; l < n_dec && len < sizeof arch; l++)
+        len += (size_t)snprintf(arch + len, sizeof arch - len, "-%d", dec[l].OC);
     fprintf(f, "/* vae_decoder.h: a libvae decoder exported by `vae export-c`%s from\n *   ", int8 ? " --int8" : "");
     put_comment_text(f, model_path);
     fprintf(f,
@@ -322,7 +324,7 @@ static int write_header(FILE *f, const vae_model *m, const char *model_path, int
             " */\n"
             "#ifndef VAE_DECODER_H\n#define VAE_DECODER_H\n\n"
             "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
-            arch, m->K ? " then the one-hot label" : "",
+            arch, m->L ? " then the one-hot label" : "",
             c->activation == VAE_TANH ? "tanh" : "ReLU",
             c->likelihood == VAE_GAUSSIAN ? "Gaussian mean" : "Bernoulli (sigmoid of the logits)",
             int8 ? "int8 with one float scale per output row (w = q * scale, scale = max|row| / 127)" : "float32");
@@ -333,7 +335,7 @@ static int write_header(FILE *f, const vae_model *m, const char *model_path, int
             "#define VAE_DECODER_HEIGHT %d\n#define VAE_DECODER_WIDTH %d\n#define VAE_DECODER_CHANNELS %d\n"
             "#define VAE_DECODER_D %d        /* HEIGHT * WIDTH * CHANNELS output values */\n"
             "#define VAE_DECODER_INT8 %d\n",
-            m->Z, m->K, m->Z + m->K, c->height, c->width, c->channels, m->D, int8);
+            m->Z, m->L, m->Z + m->L, c->height, c->width, c->channels, m->D, int8);
     if (m->logvar_tensor >= 0) {
         fputs("/* Gaussian decoder: the learned log-variance of every output value */\n#define VAE_DECODER_LOGVAR ", f);
         put_float(f, m->params[m->tensors[m->logvar_tensor].offset]);
@@ -347,10 +349,10 @@ static int write_header(FILE *f, const vae_model *m, const char *model_path, int
             " *             (row, column, channel)%s\n"
             " */\n"
             "void vae_decoder_decode(const float *in, float *out);\n",
-            m->K ? ", then the label as VAE_DECODER_CLASSES\n *             one-hot values (1 at the class, 0 elsewhere)"
+            m->L ? ", then the label as VAE_DECODER_CLASSES\n *             one-hot values (1 at the class, 0 elsewhere)"
                  : "",
             c->likelihood == VAE_GAUSSIAN ? "" : ", each in [0, 1]");
-    if (m->K)
+    if (m->L)
         fputs("\n/**\n"
               " * Decode z (VAE_DECODER_Z floats) for class label in [0, VAE_DECODER_CLASSES) into out\n"
               " * (VAE_DECODER_D floats). @return 0, or -1 (out untouched) when the label is out of range.\n"
@@ -362,18 +364,20 @@ static int write_header(FILE *f, const vae_model *m, const char *model_path, int
 }
 
 static int write_source(FILE *f, const vae_model *m, const char *model_path, int int8, export_sizes *sz) {
+    vae_dense dec[VAE_MAX_DENSE];
+    int n_dec = vae__dense_layers(m, 1, dec, VAE_MAX_DENSE);
     const vae_config *c = &m->cfg;
-    int n_hidden = m->n_dec - 1, widest = 0;
-    for (int l = 0; l < n_hidden; l++) widest = m->dec[l].OC > widest ? m->dec[l].OC : widest;
+    int n_hidden = n_dec - 1, widest = 0;
+    for (int l = 0; l < n_hidden; l++) widest = dec[l].OC > widest ? dec[l].OC : widest;
     fprintf(f, "/* vae_decoder.c: a libvae decoder exported by `vae export-c`%s from\n *   ", int8 ? " --int8" : "");
     put_comment_text(f, model_path);
     fputs("\n * Generated: edit the model, not this file. See vae_decoder.h for the interface. */\n"
           "#include <math.h>\n\n#include \"vae_decoder.h\"\n",
           f);
     char name[40];
-    for (int l = 0; l < m->n_dec; l++) {
+    for (int l = 0; l < n_dec; l++) {
         snprintf(name, sizeof name, l < n_hidden ? "dec_fc%d" : "dec_out", l + 1);
-        if (write_layer(f, m, &m->dec[l], name, int8, sz)) return -1;
+        if (write_layer(f, m, &dec[l], name, int8, sz)) return -1;
     }
     if (int8)
         fputs("\n/* y (OC) = (q (OC, C) x (C)) * scale (OC) + b (OC): integer weights, float activations */\n"
@@ -419,8 +423,8 @@ static int write_source(FILE *f, const vae_model *m, const char *model_path, int
     fputs("\nvoid vae_decoder_decode(const float *in, float *out) {\n", f);
     const char *inp = "in";
     char bufname[32];
-    for (int l = 0; l < m->n_dec; l++) {
-        const vae_dense *d = &m->dec[l];
+    for (int l = 0; l < n_dec; l++) {
+        const vae_dense *d = &dec[l];
         int last = l == n_hidden;
         snprintf(name, sizeof name, last ? "dec_out" : "dec_fc%d", l + 1);
         snprintf(bufname, sizeof bufname, "hidden[%d]", l % 2);
@@ -435,7 +439,7 @@ static int write_source(FILE *f, const vae_model *m, const char *model_path, int
     }
     if (c->likelihood == VAE_BERNOULLI) fprintf(f, "    sigmoid(out, %d);\n", m->D);
     fputs("}\n", f);
-    if (m->K)
+    if (m->L)
         fprintf(f,
                 "\nint vae_decoder_decode_label(const float *z, int label, float *out) {\n"
                 "    static float in[%d];\n"
@@ -445,7 +449,7 @@ static int write_source(FILE *f, const vae_model *m, const char *model_path, int
                 "    vae_decoder_decode(in, out);\n"
                 "    return 0;\n"
                 "}\n",
-                m->Z + m->K, m->K, m->Z + m->K, m->Z, m->Z);
+                m->Z + m->L, m->L, m->Z + m->L, m->Z, m->Z);
     return 0;
 }
 
@@ -514,9 +518,11 @@ int cmd_export_c(int argc, char **argv) {
         cli_error("export-c", "%s/vae_decoder.c: %s", out, strerror(errno));
     } else {
         char arch[256];
-        size_t len = (size_t)snprintf(arch, sizeof arch, "%d", m->Z + m->K);
-        for (int l = 0; l < m->n_dec && len < sizeof arch; l++)
-            len += (size_t)snprintf(arch + len, sizeof arch - len, "-%d", m->dec[l].OC);
+        vae_dense dec[VAE_MAX_DENSE];
+        int n_dec = vae__dense_layers(m, 1, dec, VAE_MAX_DENSE);
+        size_t len = (size_t)snprintf(arch, sizeof arch, "%d", m->Z + m->L);
+        for (int l = 0; l < n_dec && len < sizeof arch; l++)
+            len += (size_t)snprintf(arch + len, sizeof arch - len, "-%d", dec[l].OC);
         printf("wrote %s/vae_decoder.h (%zu bytes) and %s/vae_decoder.c (%zu bytes): decoder %s, %s, %zu bytes of "
                "weights, biases%s\n",
                out, header_bytes, out, sz.source_bytes, arch, int8 ? "int8" : "float32", sz.weight_bytes,
