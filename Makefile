@@ -237,11 +237,13 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/libvae.so $(DESTDIR)$(LIBDIR)/libvae.a $(DESTDIR)$(LIBDIR)/pkgconfig/vae.pc \
 	    $(DESTDIR)$(INCLUDEDIR)/vae.h $(DESTDIR)$(MANDIR)/man1/vae.1 $(DESTDIR)$(MANDIR)/man3/libvae.3
 
-# The Debian package: the same installation staged under DIST/deb with Debian's paths, then
-# scripts/make-deb writes its control file (dependencies from dpkg-shlibdeps) and runs dpkg-deb.
+# The Debian package: the same installation staged under DIST/deb with Debian's paths, plus the Python
+# bindings where Debian's python3 finds them; scripts/make-deb writes its control file (dependencies from
+# dpkg-shlibdeps) and runs dpkg-deb.
 deb:
 	rm -rf $(DIST)/deb
 	$(MAKE) install DESTDIR=$(abspath $(DIST))/deb PREFIX=/usr LIBDIR=/usr/lib/$(MULTIARCH)
+	install -D -m 644 python/libvae/__init__.py $(DIST)/deb/usr/lib/python3/dist-packages/libvae/__init__.py
 	scripts/make-deb $(DIST)/deb $(VERSION) $(DIST)
 
 -include $(shell find $(BUILD) build-debug -name '*.d' 2>/dev/null)

@@ -98,6 +98,15 @@ man_check() { # man_check PAGE: formats without a warning
     [ -z "$warnings" ]
 }
 
+# ---------------------------------------------------------------- the portable build
+# make install and make deb compile without -march=native; make (and the tests) with it
+native_all="$(make -s -n -B -C "$ROOT" all 2>/dev/null | grep -c -- '-march=native')"
+native_dist="$(make -s -n -B -C "$ROOT" dist 2>/dev/null | grep -c -- '-march=native')"
+compiles_dist="$(make -s -n -B -C "$ROOT" dist 2>/dev/null | grep -c -- ' -c .*\.c')"
+check "make all compiles with -march=native ($native_all commands)" [ "$native_all" -gt 0 ]
+check "make dist (install, deb) compiles $compiles_dist files, none with -march=native ($native_dist)" \
+    [ "$native_dist" -eq 0 -a "$compiles_dist" -gt 0 ]
+
 # ---------------------------------------------------------------- make install DESTDIR=
 dest="$tmp/dest"
 prefix=/usr/local
@@ -149,6 +158,9 @@ deb_test() {
     check "nm -D of the packaged libvae.so lists exactly the functions of its vae.h" \
         exports_check "$libdir/libvae.so.$version" "$(pkg-config --variable=includedir vae)/vae.h"
     link_check "dpkg -i" "" ""
+    check "Debian's python3 imports the packaged libvae module, version $version, over the packaged library" \
+        [ "$(cd / && "$PY" -c 'import libvae, os; print(libvae.__version__, libvae.__file__, os.path.realpath(libvae._lib._name) if os.path.isabs(libvae._lib._name) else libvae._lib._name)')" \
+          = "$version /usr/lib/python3/dist-packages/libvae/__init__.py $soname" ]
     local loaded
     loaded="$(ldd "$tmp/decode-shared" | awk '$1 == "'"$soname"'" {print $3}')"
     check "the loader finds the packaged libvae.so without help (found: $loaded)" \
