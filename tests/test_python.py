@@ -3,9 +3,10 @@
 Run by tests/test_python.sh with Debian's python3 and python3-numpy:
     test_python.py VAE DATA TMP VERSION
 VAE the vae binary, DATA a small IDX data folder, TMP a scratch folder, VERSION include/vae.h's version.
-Checks, each against the CLI on the same files: training (parameters bit for bit after two epochs, with and
-without dynamic binarization, KL warm-up, beta and a learning-rate schedule; train_loss as metrics.jsonl
-prints it), encode and decode (bit for bit), evaluate (vae eval's figures), sample (the draws of vae
+Checks, each against the CLI on the same files: training (parameters bit for bit after two epochs: plain;
+with dynamic binarization, KL warm-up, beta and a learning-rate schedule; conditional; train_loss as
+metrics.jsonl prints it), evaluate (vae eval's figures for each of those models), encode and decode (bit for
+bit), sample (the draws of vae
 sample), save and load, errors raised with libvae's message, libvae.__version__. Prints "N passed, N failed".
 """
 import json
@@ -58,13 +59,15 @@ runs = [("plain", ["--seed", "3"], dict(seed=3)),
         ("binarize+warmup+beta+schedule",
          ["--seed", "5", "--binarize", "dynamic", "--kl-warmup", "1", "--beta", "0.5", "--lr-schedule",
           "1:2e-3,1:5e-4"],
-         dict(seed=5, binarize=True, kl_warmup=1, beta=0.5, lr_schedule="1:2e-3,1:5e-4"))]
+         dict(seed=5, binarize=True, kl_warmup=1, beta=0.5, lr_schedule="1:2e-3,1:5e-4")),
+        ("conditional", ["--seed", "2", "--conditional"], dict(seed=2))]
 for name, flags, kw in runs:
     run = os.path.join(TMP, "run-" + name.replace("+", "-"))
     vae("train", "--data", DATA, "--out", run, "--epochs", "2", "--batch", "64", "--hidden", "64", "--latent", "4",
         "--threads", "1", *flags)
-    m = libvae.Model.create(hidden=(64,), latent=4, max_batch=64, seed=kw["seed"])
-    t = libvae.Trainer(m, x_train, batch=64, **kw)
+    m = libvae.Model.create(hidden=(64,), latent=4, max_batch=64, seed=kw["seed"],
+                            classes=10 if name == "conditional" else 0)
+    t = libvae.Trainer(m, x_train, y_train, batch=64, **kw)
     losses = [t.run_epoch() for _ in range(2)]
     cli = libvae.Model.load(os.path.join(run, "model.safetensors"))
     check(f"training ({name}): the parameters after 2 epochs equal the CLI's bit for bit",
@@ -75,6 +78,11 @@ for name, flags, kw in runs:
           [f"{v:.6f}" for v in losses] == [f"{r['train_loss']:.6f}" for r in metrics],
           f"{losses} vs {[r['train_loss'] for r in metrics]}")
     check(f"training ({name}): Adam steps", m.steps == 2 * t.n_batches, str(m.steps))
+    ev = json.loads(vae("eval", "--model", os.path.join(run, "model.safetensors"), "--data", DATA, "--threads", "1"))
+    mine = cli.evaluate(x_test, y_test)
+    check(f"evaluate ({name}): n, loss, recon and kl as vae eval prints them",
+          ev["n"] == mine["n"] and all(f"{ev[k]:.6f}" == f"{mine[k]:.6f}" for k in ("loss", "recon", "kl")),
+          f"{ev} vs { {k: mine[k] for k in ('n', 'loss', 'recon', 'kl')} }")
 
 model_path = os.path.join(TMP, "run-plain", "model.safetensors")
 m = libvae.Model.load(model_path)
@@ -92,12 +100,6 @@ for z in (mu[0], np.array([0.5, -1.0, 2.0, 0.0], np.float32)):
     vae("decode", "--model", model_path, "--z", zs, "--out", os.path.join(TMP, "dec.csv"))
     check(f"decode z = {zs}: equals vae decode's bit for bit",
           same_bits(m.decode(z)[0], csv_floats(os.path.join(TMP, "dec.csv"))[0]))
-
-ev = json.loads(vae("eval", "--model", model_path, "--data", DATA, "--threads", "1"))
-mine = m.evaluate(x_test, y_test)
-check("evaluate: n, loss, recon and kl as vae eval prints them",
-      ev["n"] == mine["n"] and all(f"{ev[k]:.6f}" == f"{mine[k]:.6f}" for k in ("loss", "recon", "kl")),
-      f"{ev} vs { {k: mine[k] for k in ('n', 'loss', 'recon', 'kl')} }")
 
 z0 = libvae.Rng(7).normal(4)
 vae("decode", "--model", model_path, "--z", ",".join(f"{v:.9g}" for v in z0), "--out", os.path.join(TMP, "s.csv"))

@@ -16,6 +16,7 @@ source tree (build/libvae.so), else by the system's loader (an installed libvae.
 import ctypes
 import ctypes.util
 import gzip
+import json
 import os
 import struct
 from collections import namedtuple
@@ -218,8 +219,9 @@ class Model:
     """A libvae model (vae_model): create or load, encode, decode, sample, evaluate, train_step, save.
     Calls take any number of rows: they run in chunks of max_batch."""
 
-    def __init__(self, handle):
+    def __init__(self, handle, metadata=None):
         self._m = ctypes.c_void_p(handle)
+        self.metadata = metadata or {}  # the checkpoint's __metadata__ (strings), {} for a new model
 
     @classmethod
     def create(cls, height=28, width=28, channels=1, hidden=(400,), latent=20, classes=0, likelihood="bernoulli",
@@ -250,7 +252,7 @@ class Model:
         """A checkpoint written by vae_save or `vae train` (model.safetensors)."""
         handle = ctypes.c_void_p()
         _check(_lib.vae_load(ctypes.byref(handle), os.fsencode(path), max_batch))
-        return cls(handle.value)
+        return cls(handle.value, _safetensors_metadata(path))
 
     def close(self):
         if self._m:
@@ -337,18 +339,23 @@ class Model:
         z = Rng(seed).normal(n * self.latent).reshape(n, self.latent)
         return self.decode(z, labels)
 
-    def evaluate(self, x, labels=None, seed=0x7E57, batch=1000):
-        """Per-image negative ELBO (one z sample per image, KL weight 1) as `vae eval` computes it (eps from
-        seed 0x7e57, batches of 1000). Returns a dict: n, loss, recon, kl (means, as `vae eval` prints them)
-        and per_image: (loss, recon, kl) arrays."""
+    def evaluate(self, x, labels=None, seed=0x7E57, batch=1000, binarize_seed=None):
+        """Per-image negative ELBO (one z sample per image, KL weight 1) as `vae eval` computes it on a test
+        split (eps from seed 0x7e57, batches of 1000). A model trained with `--binarize dynamic` sees its
+        test images binarized once with the seed its checkpoint records, as `vae eval` does (binarize_seed
+        overrides it; for another split than the test set `vae eval` adds 2). Returns a dict: n, loss, recon,
+        kl (means, as `vae eval` prints them) and per_image: (loss, recon, kl) arrays."""
         x = _floats(x, self.dim, "x")
         n = x.shape[0]
         lab, _ = _labels(labels, n)
-        rng = Rng(seed)
+        if binarize_seed is None and self.metadata.get("binarize") == "dynamic":
+            binarize_seed = int(self.metadata.get("binarize_seed", "0"))
+        rng, bin_rng = Rng(seed), Rng(binarize_seed or 0)
         loss, recon, kl = (np.empty(n, np.float32) for _ in range(3))
         for a, b in self._chunks(n, min(batch, self.max_batch)):
             lp = lab[a:b].ctypes.data_as(_i32) if lab is not None else None
-            _check(_lib.vae_eval_batch(self._handle(), _fptr(x[a:b]), lp, b - a, ctypes.byref(rng._s),
+            xb = x[a:b] if binarize_seed is None else bin_rng.bernoulli(x[a:b].copy())
+            _check(_lib.vae_eval_batch(self._handle(), _fptr(xb), lp, b - a, ctypes.byref(rng._s),
                                        _fptr(loss[a:b]), _fptr(recon[a:b]), _fptr(kl[a:b])))
         # sums in order, in double, as the CLI adds them
         mean_recon = sum(float(v) for v in recon) / n
@@ -439,6 +446,13 @@ class Trainer:
 
 
 # ---------------------------------------------------------------- data (IDX files, as the CLI reads them)
+
+def _safetensors_metadata(path):
+    """The __metadata__ of a safetensors file (libvae keeps the configuration and training flags there)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n)).get("__metadata__", {})
+
 
 def read_idx(path):
     """An IDX file (raw or .gz) as a NumPy array of its shape (uint8 images and labels)."""
