@@ -178,13 +178,15 @@ deb_test() {
 }
 if [ "$(id -u)" -ne 0 ]; then
     echo "test_install.sh: the .deb part (dpkg -i, dpkg -r) needs root: skipped" >&2
-elif [ "$(dpkg-query -W -f='${Status}' vae 2>/dev/null)" = "install ok installed" ]; then
-    echo "test_install.sh: a vae package is already installed on this machine: the .deb part leaves it alone" >&2
 else
     # one .deb test at a time on this machine (several worktrees may run make test at once)
-    exec 9>"${TMPDIR:-/tmp}/libvae-deb-test.lock"
+    exec 9>/tmp/libvae-deb-test.lock
     flock 9
-    deb_test
+    if [ "$(dpkg-query -W -f='${Status}' vae 2>/dev/null)" = "install ok installed" ]; then
+        echo "test_install.sh: a vae package is already installed on this machine: the .deb part leaves it alone" >&2
+    else
+        deb_test
+    fi
     flock -u 9
 fi
 finish
