@@ -141,6 +141,18 @@ left="$(cd "$dest" && find . ! -type d | tr '\n' ' ')"
 check "make uninstall removes every installed file (left: $left)" [ -z "$left" ]
 
 # ---------------------------------------------------------------- make deb, dpkg -i, dpkg -r
+# dpkg_wait ARGS...: dpkg ARGS, retried for up to two minutes while another process (apt-get) holds dpkg's lock
+dpkg_wait() {
+    local i
+    for i in $(seq 60); do
+        dpkg "$@" >"$tmp/dpkg.log" 2>&1 && return 0
+        grep -q "lock" "$tmp/dpkg.log" || break
+        sleep 2
+    done
+    cat "$tmp/dpkg.log" >&2
+    return 1
+}
+
 deb_test() {
     if ! make -s -C "$ROOT" deb >"$tmp/deb.log" 2>&1; then
         cat "$tmp/deb.log" >&2
@@ -149,7 +161,7 @@ deb_test() {
     fi
     local deb="$ROOT/build-dist/vae_${version}_$(dpkg --print-architecture).deb"
     check "make deb writes $deb" [ -f "$deb" ]
-    dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; fail "dpkg -i $deb"; return; }
+    dpkg_wait -i "$deb" || { fail "dpkg -i $deb"; return; }
     check "pkg-config --libs vae after dpkg -i gives -lvae" [ "$(pkg-config --libs vae | tr -d " ")" = "-lvae" ]
     check "the packaged vae reports version $version" [ "$(vae --version)" = "vae $version (libvae $version)" ]
     check "man finds vae(1) and libvae(3)" man -w vae libvae >/dev/null
@@ -167,7 +179,7 @@ deb_test() {
         [ -n "$loaded" -a "$(realpath "$loaded")" = "$(realpath "$libdir/$soname")" ]
     local files
     files="$(dpkg -L vae | while read -r f; do [ -d "$f" ] || echo "$f"; done)"
-    dpkg -r vae >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; fail "dpkg -r vae"; return; }
+    dpkg_wait -r vae || { fail "dpkg -r vae"; return; }
     local status
     status="$(dpkg-query -W -f='${Status}' vae 2>/dev/null)"
     check "dpkg -r leaves the package not installed (status: $status)" \
