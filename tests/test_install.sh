@@ -161,7 +161,7 @@ deb_test() {
     fi
     local deb="$ROOT/build-dist/vae_${version}_$(dpkg --print-architecture).deb"
     check "make deb writes $deb" [ -f "$deb" ]
-    dpkg_wait -i "$deb" || { fail "dpkg -i $deb"; return; }
+    dpkg_wait -i "$deb" || { fail "dpkg -i $deb"; dpkg -r vae >/dev/null 2>&1; return; }
     check "pkg-config --libs vae after dpkg -i gives -lvae" [ "$(pkg-config --libs vae | tr -d " ")" = "-lvae" ]
     check "the packaged vae reports version $version" [ "$(vae --version)" = "vae $version (libvae $version)" ]
     check "man finds vae(1) and libvae(3)" man -w vae libvae >/dev/null
