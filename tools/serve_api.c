@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include <stb_image.h>
+#include <zlib.h>
 
 #include "cli.h"
 #include "common.h"
@@ -319,6 +320,44 @@ static int media_type_is(const char *content_type, const char *type) {
     return next == '\0' || next == ';' || next == ' ' || next == '\t';
 }
 
+/* Whether a PNG's chunks all lie inside its len bytes (up to IEND) and its pixel data inflates to at most
+ * `limit` bytes. stb_image trusts both: it grows its buffer to each chunk's declared length before reading
+ * it (a 100-byte file declaring a 3 GB chunk costs 3 GB), and inflates the data into a buffer that grows
+ * as far as the stream goes (a 1 MiB deflate bomb inflates to 1 GB). Checked here first with zlib, in a
+ * fixed 16 KiB window. */
+static int png_bounded(const uint8_t *p, size_t len, size_t limit) {
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit(&zs) != Z_OK) return 0;
+    uint8_t window[16384];
+    size_t off = 8, total = 0;
+    int ok = 0, zrc = Z_OK;
+    while (off + 12 <= len) {
+        uint32_t n = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 | (uint32_t)p[off + 2] << 8 | p[off + 3];
+        if (n > len - off - 12) break;
+        const uint8_t *type = p + off + 4, *data = p + off + 8;
+        if (memcmp(type, "IEND", 4) == 0) {
+            ok = zrc == Z_STREAM_END;
+            break;
+        }
+        if (memcmp(type, "IDAT", 4) == 0 && zrc == Z_OK) {
+            zs.next_in = (Bytef *)data;
+            zs.avail_in = n;
+            while (zrc == Z_OK && zs.avail_in > 0 && total <= limit) {
+                zs.next_out = window;
+                zs.avail_out = sizeof window;
+                zrc = inflate(&zs, Z_NO_FLUSH);
+                total += sizeof window - zs.avail_out;
+                if (zrc == Z_BUF_ERROR && zs.avail_out > 0) zrc = Z_OK; // needs the next chunk's input
+            }
+            if (total > limit || (zrc != Z_OK && zrc != Z_STREAM_END)) break;
+        }
+        off += 12 + (size_t)n;
+    }
+    inflateEnd(&zs);
+    return ok && total <= limit;
+}
+
 /* A PNG body of exactly the model's height and width into x (D floats in [0, 1]). */
 static int read_png(const vae_config *c, const uint8_t *body, size_t len, float *x, vae__http_response *res) {
     static const uint8_t magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -333,6 +372,11 @@ static int read_png(const vae_config *c, const uint8_t *body, size_t len, float 
     }
     if (w != c->width || h != c->height) {
         respond_error(res, 400, "the PNG is %dx%d pixels; the model's images are %dx%d", w, h, c->width, c->height);
+        return -1;
+    }
+    // the most an image of this size can inflate to: 16-bit RGBA, a filter byte per row, Adam7's extra rows
+    if (!png_bounded(body, len, 2 * (size_t)h * (1 + (size_t)w * 8) + 1024)) {
+        respond_error(res, 400, "the PNG's chunks or pixel data are damaged or larger than its size allows");
         return -1;
     }
     int w2, h2, c2;
