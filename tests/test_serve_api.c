@@ -23,6 +23,7 @@
 #include "common.h"
 #include "image.h"
 #include "serve_api.h"
+#include "serve_fixture.h"
 #include "test.h"
 
 #define H 7
@@ -33,20 +34,7 @@
 static const unsigned char page[] = "<!doctype html><title>t</title>";
 static const vae__asset assets[] = {{"/", "text/html; charset=utf-8", page, sizeof page - 1}};
 
-static vae_model *make_model(int ae, int classes, uint64_t seed) {
-    vae_config c;
-    vae_config_default(&c);
-    c.height = H, c.width = W, c.channels = 1;
-    c.n_hidden = 1, c.hidden[0] = 16, c.n_latent = Z, c.ae = ae, c.n_classes = classes;
-    vae_rng rng;
-    vae_rng_seed(&rng, seed);
-    vae_model *m = NULL;
-    if (vae_create(&m, &c, VAE__SERVE_MAX_DECODE, &rng) != VAE_OK) {
-        fprintf(stderr, "vae_create: %s\n", vae_last_error());
-        exit(1);
-    }
-    return m;
-}
+static vae_model *make_model(int ae, int classes, uint64_t seed) { return serve_fixture_model(H, W, 16, ae, classes, seed); }
 
 /* A data set of N_POINTS images of H x W grey bytes (a fixed pattern) with labels 0..2. */
 static void make_data(vae_dataset *ds) {

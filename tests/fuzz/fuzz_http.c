@@ -17,6 +17,7 @@
 #include <stb_image.h>
 
 #include "serve_api.h"
+#include "../serve_fixture.h"
 
 #define H 7
 #define W 5
@@ -25,17 +26,7 @@ static vae__serve servers[2];
 static const unsigned char page[] = "<!doctype html><title>fuzz</title>";
 static const vae__asset assets[] = {{"/", "text/html; charset=utf-8", page, sizeof page - 1}};
 
-static vae_model *make_model(int ae, int classes, uint64_t seed) {
-    vae_config c;
-    vae_config_default(&c);
-    c.height = H, c.width = W, c.channels = 1;
-    c.n_hidden = 1, c.hidden[0] = 8, c.n_latent = 3, c.ae = ae, c.n_classes = classes;
-    vae_rng rng;
-    vae_rng_seed(&rng, seed);
-    vae_model *m = NULL;
-    if (vae_create(&m, &c, VAE__SERVE_MAX_DECODE, &rng) != VAE_OK) abort();
-    return m;
-}
+static vae_model *make_model(int ae, int classes, uint64_t seed) { return serve_fixture_model(H, W, 8, ae, classes, seed); }
 
 static void free_servers(void) {
     vae__serve_free(&servers[0]);
