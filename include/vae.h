@@ -8,7 +8,8 @@
  *
  * Dimension letters used in comments (one meaning each, in the code and docs/ too): B batch, D input size
  * (H*W*C), H, W, C image height, width, channels, N hidden width, Z latent size, L number of classes
- * (conditional models), S importance samples, K kernel size (convolutions).
+ * (conditional models), k importance samples (lower case, as Burda et al. write it), K, S, P kernel size,
+ * stride and padding (convolutions).
  *
  * Argument policy: every function checks its arguments. A NULL pointer that is not documented as allowed, a
  * size out of range, or an option that is out of range or not finite gives VAE_ERR_ARG with a message
@@ -126,8 +127,12 @@ typedef struct {
     vae_arch arch;                   /* VAE_MLP (default) or VAE_CONV */
     int n_conv;                      /* number of convolutions in the encoder (and transposed ones in the decoder) */
     int conv_channels[VAE_MAX_CONV]; /* output channels, encoder order: 32,64 */
+    float dropout;                   /* 0 (default): none; p in (0, 1): after each hidden dense layer's activation
+                                        (encoder and decoder), training steps zero each value with probability
+                                        p and scale the others by 1 / (1 - p); evaluation, encode and decode
+                                        pass values through (inverted dropout, as PyTorch's nn.Dropout) */
     /* new fields here (see "How the public structs grow" above) */
-    int32_t reserved[39];            /* zero; sizeof(vae_config) == VAE_CONFIG_SIZE */
+    int32_t reserved[38];            /* zero; sizeof(vae_config) == VAE_CONFIG_SIZE */
 } vae_config;
 
 /** Fill cfg with the PyTorch example's model: 28x28x1, hidden 400, latent 20, Bernoulli, ReLU, MLP.
@@ -168,15 +173,15 @@ typedef struct {
     float beta2;       /* 0.999 */
     float adam_eps;    /* 1e-8 */
     float kl_weight;   /* beta of beta-VAE times the warm-up factor (1) */
-    int iwae_k;        /* 0: the ELBO with the closed-form KL (default); S >= 1: the importance-weighted bound
-                          of Burda et al. (2015) with S samples per image, -log (1/S) sum_s w_s with
-                          log w_s = log p(x|z_s) + kl_weight * (log p(z_s) - log q(z_s|x)); S = 1 is the ELBO
-                          with a one-sample KL estimate. Needs B * S <= max_batch rows. */
+    int iwae_k;        /* 0: the ELBO with the closed-form KL (default); k >= 1: the importance-weighted bound
+                          of Burda et al. (2015) with k samples per image, -log (1/k) sum_s w_s with
+                          log w_s = log p(x|z_s) + kl_weight * (log p(z_s) - log q(z_s|x)); k = 1 is the ELBO
+                          with a one-sample KL estimate. Needs B * k <= max_batch rows. */
     int grad_rows;     /* the gradient is the sum over the batch's images divided by this (0: by the batch size
                           B, the batch mean). A data-parallel caller sets the global batch, so that the sum of
                           the ranks' gradients is the global batch's mean gradient. */
     const float *eps;  /* NULL: the reparameterization noise is drawn from the step's rng. Else the caller's noise,
-                          (B * S, Z) with S = max(iwae_k, 1), image b's samples in rows b*S .. b*S+S-1 (a
+                          (B * k, Z) with k = max(iwae_k, 1), image b's samples in rows b*k .. b*k+k-1 (a
                           data-parallel trainer draws it per image, keyed by seed, step and the image's row in
                           the global batch, so that the noise does not depend on the number of ranks) */
     /* new fields here (see "How the public structs grow" above) */
@@ -186,9 +191,9 @@ typedef struct {
 /** Fill opts with the defaults listed above. */
 void vae_train_opts_default(vae_train_opts *opts);
 
-/** Per-image losses in nats, averaged over a batch: loss = recon + kl_weight * kl. With opts.iwae_k = S > 0,
- *  loss is the importance-weighted bound's -log (1/S) sum_s w_s, and recon and kl are the means over all
- *  S samples of -log p(x|z_s) and log q(z_s|x) - log p(z_s) (so loss <= recon + kl_weight * kl). */
+/** Per-image losses in nats, averaged over a batch: loss = recon + kl_weight * kl. With opts.iwae_k = k > 0,
+ *  loss is the importance-weighted bound's -log (1/k) sum_s w_s, and recon and kl are the means over all
+ *  k samples of -log p(x|z_s) and log q(z_s|x) - log p(z_s) (so loss <= recon + kl_weight * kl). */
 typedef struct {
     double loss;   /* the objective that was minimised */
     double recon;  /* reconstruction negative log-likelihood */
@@ -199,7 +204,7 @@ typedef struct {
  * One Adam step on a batch.
  * @param x       (B, D) inputs; grey values in [0, 1] for Bernoulli models
  * @param labels  (B) class labels in [0, L) for conditional models, else NULL
- * @param n       B, 1 <= n <= max_batch (n * S <= max_batch with opts->iwae_k = S > 0)
+ * @param n       B, 1 <= n <= max_batch (n * k <= max_batch with opts->iwae_k = k > 0)
  * @param rng     source of the reparameterization noise eps
  * @param out     receives the batch's mean losses (may be NULL)
  * @return VAE_ERR_NAN (parameters untouched) when the loss or a gradient is not finite

@@ -40,7 +40,8 @@ vae_status vae_meta_set(vae_meta *meta, const char *key, const char *value) {
 
 /* Keys that belong to the configuration (not handed back as extra metadata). */
 static const char *config_keys[] = {"format", "format_version", "arch", "height", "width", "channels", "hidden",
-                                    "latent", "classes", "likelihood", "activation", "ae", "conv_channels", NULL};
+                                    "latent", "classes", "likelihood", "activation", "ae", "conv_channels", "dropout",
+                                    NULL};
 
 static int is_config_key(const char *k) {
     for (int i = 0; config_keys[i]; i++)
@@ -72,6 +73,10 @@ vae_status vae_config_to_meta(const vae_config *c, vae_meta *meta) {
         for (int i = 0; i < c->n_conv; i++)
             len += (size_t)snprintf(buf + len, sizeof buf - len, i ? ",%d" : "%d", c->conv_channels[i]);
         st = st ? st : vae_meta_set(meta, "conv_channels", buf);
+    }
+    if (c->dropout > 0.0f) { // written only when used, so a model without dropout's file stays as it was
+        snprintf(buf, sizeof buf, "%.9g", c->dropout);
+        st = st ? st : vae_meta_set(meta, "dropout", buf);
     }
     return st;
 }
@@ -136,6 +141,10 @@ vae_status vae_config_from_meta(vae_config *c, const vae_meta *meta, const char 
         return vae_fail(VAE_ERR_FORMAT, "%s: metadata activation='%s' is not relu or tanh", path, act ? act : "");
     c->likelihood = strcmp(lik, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
     c->activation = strcmp(act, "tanh") == 0 ? VAE_TANH : VAE_RELU;
+    const char *dropout = vae_meta_get(meta, "dropout");
+    char *end = NULL;
+    if (dropout && (c->dropout = strtof(dropout, &end), !*dropout || *end))
+        return vae_fail(VAE_ERR_FORMAT, "%s: metadata dropout='%s' is not a number", path, dropout);
     vae_status st = vae_config_check(c);
     if (st) return vae_fail(VAE_ERR_FORMAT, "%s: %s", path, vae_last_error()); // vae_fail copes with its own buffer
     return VAE_OK;

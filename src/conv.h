@@ -7,7 +7,8 @@
  *   conv2d            weight (OC, C, K, K), bias (OC)      out (B, OH, OW, OC)
  *   conv_transpose2d  weight (C, OC, K, K), bias (OC)      out (B, OH, OW, OC)
  * Kernels are square (K x K) with one stride S and one zero padding P for both axes; images need not be
- * square.
+ * square. Letters as in model.h's legend (docs/model.md): B images, H, W, C an image's height, width and
+ * channels, OH, OW, OC the output's, K, S, P kernel size, stride, padding.
  *
  * The column matrix ("col") has one row per position of a grid and one column per (channel, kh, kw), in
  * that order, so that it multiplies the PyTorch weight as it lies in memory:

@@ -14,12 +14,12 @@
 vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, int k, vae_rng *rng, float *nll);
 
 /* The training objective on the same bound (objective.h's vae__objective_iwae, chosen by vae_step_grad when
- * opts->iwae_k = S > 0), with S samples per image:
- *   loss = mean_i -log (1/S) sum_s w_is,  log w_is = log p(x_i|z_is) + kl_weight * (log p(z_is) - log q(z_is|x_i)),
- *   z_is = mu_i + exp(logvar_i / 2) * eps_is, eps (n*S, Z) drawn from rng, sample s of image i in row i*S + s.
+ * opts->iwae_k = k > 0), with k samples per image:
+ *   loss = mean_i -log (1/k) sum_s w_is,  log w_is = log p(x_i|z_is) + kl_weight * (log p(z_is) - log q(z_is|x_i)),
+ *   z_is = mu_i + exp(logvar_i / 2) * eps_is, eps (n*k, Z) drawn from rng, sample s of image i in row i*k + s.
  * Its gradient is sum_s wt_is grad(-log w_is) / rows with the normalised weights wt_is = w_is / sum_s' w_is'
- * held constant. The encoder runs once on the n images; the n*S samples go through the decoder as one batch,
- * so n * S <= max_batch. out->recon, out->kl: means over the n*S samples of -log p(x|z) and log q - log p.
+ * held constant. The encoder runs once on the n images; the n*k samples go through the decoder as one batch,
+ * so n * k <= max_batch. out->recon, out->kl: means over the n*k samples of -log p(x|z) and log q - log p.
  * Leaves scratch (not per-image losses) in m->recon and m->kl. VAE_ERR_ARG for an autoencoder or a batch too
  * large. */
 

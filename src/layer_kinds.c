@@ -110,6 +110,21 @@ static float *sample_backward(vae_model *m, const vae_layer *l, float *dout, con
     return m->dhead;
 }
 
+/* dropout: in a training pass (p->train, with a generator) out = inp * mask, mask (saved) 1 / (1 - p) with
+ * probability 1 - p and 0 otherwise; in other passes out = inp */
+static void dropout_layer_forward(vae_model *m, vae_layer *l, const float *inp, int n, const vae_pass *p) {
+    size_t N = (size_t)n * l->out_w;
+    if (p->train && p->rng) dropout_forward(l->out, l->saved, inp, N, l->p, p->rng);
+    else memcpy(l->out, inp, N * sizeof(float));
+}
+
+/* d inp = dout * mask, in place (after a training pass) */
+static float *dropout_layer_backward(vae_model *m, const vae_layer *l, float *dout, const float *inp, float *dfree,
+                                     int n) {
+    dropout_backward(dout, l->saved, (size_t)n * l->out_w);
+    return dout;
+}
+
 const vae_layer_ops vae__layer_ops[VAE_LAYER_KINDS] = {
     [VAE_LAYER_DENSE] = {"dense", 0, 0, dense_forward, dense_backward},
     [VAE_LAYER_CONV] = {"conv", 0, 0, conv_forward, conv_backward},
@@ -117,4 +132,5 @@ const vae_layer_ops vae__layer_ops[VAE_LAYER_KINDS] = {
     [VAE_LAYER_LABEL] = {"label", 0, 0, label_forward, label_backward},
     [VAE_LAYER_CLAMP] = {"clamp", 1, 0, clamp_layer_forward, clamp_layer_backward},
     [VAE_LAYER_SAMPLE] = {"sample", 0, 1, sample_forward, sample_backward},
+    [VAE_LAYER_DROPOUT] = {"dropout", 0, 1, dropout_layer_forward, dropout_layer_backward},
 };

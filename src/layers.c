@@ -1,5 +1,6 @@
-/* layers.c: activations, losses, KL and reparameterization; forward and backward side by side.
- * See layers.h for the conventions (saved outputs, accumulate vs overwrite, per-image sums). */
+/* layers.c: activations, losses, KL, reparameterization and dropout; forward and backward side by side.
+ * See layers.h for the conventions (saved outputs, accumulate vs overwrite, per-image sums). Letters as in
+ * model.h's legend: B batch rows, D values per image, Z latent size; n counts values. */
 #include "layers.h"
 #include "fastmath.h"
 
@@ -221,4 +222,17 @@ void clamp_backward(float *dx, const float *x, int B, int Z, int stride, float l
         for (int j = 0; j < Z; j++)
             if (r[j] <= lo || r[j] >= hi) d[j] = 0.0f;
     }
+}
+
+void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, vae_rng *rng) {
+    float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = vae_rng_uniform(rng) >= (double)p ? keep : 0.0f;
+        out[i] = inp[i] * mask[i];
+    }
+}
+
+void dropout_backward(float *dx, const float *mask, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dx[i] *= mask[i];
 }

@@ -5,13 +5,16 @@
  * activations are overwritten (=). Losses return per-image sums in nats (summed over pixels or latent
  * dimensions) and their backward passes take `scale` (1/B for a batch mean, times a KL weight).
  *
- * Letters (model.h's legend): B batch rows, D values per image (H*W*C), Z latent size; n counts values.
+ * Letters as in model.h's legend (docs/model.md): B batch rows, D values per image (H*W*C), Z latent size;
+ * n counts values.
  * The dense layer itself is matmul_forward / matmul_backward in ops.h.
  */
 #ifndef VAE_LAYERS_H
 #define VAE_LAYERS_H
 
 #include <stddef.h>
+
+#include "vae.h"
 
 /* Activations, in place on the forward pass; backward uses the saved output y:
  * relu: dx = dy * (y > 0);  tanh: dx = dy * (1 - y^2). */
@@ -78,5 +81,11 @@ void clamp_backward(float *dx, const float *x, int B, int Z, int stride, float l
 
 /* sigmoid in place */
 void sigmoid_forward(float *y, size_t n);
+
+/* Inverted dropout over n values: mask[i] = 1 / (1 - p) with probability 1 - p, else 0 (uniforms from rng, one
+ * per value, in order); out = inp * mask. */
+void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, vae_rng *rng);
+/* dx *= mask, in place (the gradient of the forward pass's product) */
+void dropout_backward(float *dx, const float *mask, size_t n);
 
 #endif /* VAE_LAYERS_H */

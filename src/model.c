@@ -87,6 +87,8 @@ vae_status vae_config_check(const vae_config *c) {
     if (c->activation != VAE_RELU && c->activation != VAE_TANH)
         return vae_fail(VAE_ERR_ARG, "unknown activation %d", (int)c->activation);
     if (c->ae != 0 && c->ae != 1) return vae_fail(VAE_ERR_ARG, "ae must be 0 or 1");
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return vae_fail(VAE_ERR_ARG, "dropout %g: a probability in [0, 1) needed", c->dropout);
     return conv_config_check(c);
 }
 
@@ -136,8 +138,12 @@ static int add_dense(vae_model *m, const char *prefix, int C, int OC, act_kind a
     return OC;
 }
 
-/* A hidden layer: dense + activation; @return N. */
-static int add_hidden(vae_model *m, const char *prefix, int C, int N, act_kind act) { return add_dense(m, prefix, C, N, act); }
+/* A hidden layer: dense + activation, then dropout when the configuration asks for it; @return N. */
+static int add_hidden(vae_model *m, const char *prefix, int C, int N, act_kind act, float dropout) {
+    add_dense(m, prefix, C, N, act);
+    if (dropout > 0.0f) add_layer(m, VAE_LAYER_DROPOUT, N, N)->p = dropout;
+    return N;
+}
 
 /* A conv or transposed conv entry: weight (OC, C, K, K) or (C, OC, K, K) (PyTorch's layouts), bias (OC). */
 static void add_conv(vae_model *m, const char *prefix, const conv_dims *d, act_kind act) {
@@ -171,7 +177,7 @@ static void build_encoder(vae_model *m, const vae_config *cfg, act_kind act, int
     int width = add_label(m, n_conv ? m->F : m->D);
     for (int i = 0; i < cfg->n_hidden; i++) {
         snprintf(prefix, sizeof prefix, "enc.fc%d", i + 1);
-        width = add_hidden(m, prefix, width, cfg->hidden[i], act);
+        width = add_hidden(m, prefix, width, cfg->hidden[i], act, cfg->dropout);
     }
     add_dense(m, "enc.head", width, 2 * m->Z, ACT_NONE);
     add_layer(m, VAE_LAYER_CLAMP, 2 * m->Z, 2 * m->Z);
@@ -184,7 +190,7 @@ static void build_decoder(vae_model *m, const vae_config *cfg, act_kind act, int
     int width = add_label(m, m->Z);
     for (int i = 0; i < cfg->n_hidden; i++) {
         snprintf(prefix, sizeof prefix, "dec.fc%d", i + 1);
-        width = add_hidden(m, prefix, width, cfg->hidden[cfg->n_hidden - 1 - i], act);
+        width = add_hidden(m, prefix, width, cfg->hidden[cfg->n_hidden - 1 - i], act, cfg->dropout);
     }
     if (n_conv == 0) {
         add_dense(m, "dec.out", width, m->D, ACT_NONE);

@@ -3,8 +3,8 @@
  *
  * Letters (one meaning each, here and in docs/): B batch rows, D input size (H*W*C), H, W, C height, width,
  * channels of an image or feature map (a dense layer's C is its input width), OH, OW, OC those of a layer's
- * output, F the flattened feature map, N hidden width, Z latent size, L classes, S importance samples,
- * K kernel size.
+ * output, F the flattened feature map, N hidden width, Z latent size, L classes, k importance samples (lower
+ * case, as Burda et al. write it), K, S, P kernel size, stride, padding.
  *
  * Parameters live in one flat float buffer described by a table of named tensors; gradients and the two
  * Adam moments have the same layout, so zeroing is one memset, Adam is one loop and a checkpoint is the
@@ -15,10 +15,10 @@
  * it in reverse, each entry through its kind's forward / backward pair (layer_kinds.c's table). No variant flag
  * is tested in the passes: the variants are entries (or the configuration of one).
  *
- * MLP list (conditional: with the label entries):
- *   [label] x (B, D) -> (B, D+L)        dense enc.fc1 + act (B, N1) ... dense enc.head (B, 2Z)
+ * MLP list (conditional: with the label entries; dropout: an entry after each hidden layer):
+ *   [label] x (B, D) -> (B, D+L)        dense enc.fc1 + act (B, N1) [dropout] ... dense enc.head (B, 2Z)
  *   clamp (logvar in place)             sample z = mu + exp(logvar/2) * eps (B, Z)   (z = mu for --ae)
- *   [label] (B, Z+L)                    dense dec.fc1 + act ... dense dec.out (B, D)
+ *   [label] (B, Z+L)                    dense dec.fc1 + act [dropout] ... dense dec.out (B, D)
  *   out is the Bernoulli logits, or the Gaussian mean (with one learned log-variance "dec.logvar").
  * Convolutional list (cfg.arch VAE_CONV, n_conv layers with channels c1..cn; docs/conv.md):
  *   conv enc.conv1 3x3 stride 2 pad 1 + act ... (B, H/2^n, W/2^n, cn) = (B, F) [label] dense ... enc.head,
@@ -37,8 +37,8 @@
 #define VAE_MAX_DENSE (VAE_MAX_HIDDEN + 1)
 #define VAE_MAX_TENSORS (4 * VAE_MAX_DENSE + 4 * VAE_MAX_CONV + 1)
 #define VAE_MAX_NDIM 4
-/* every entry a configuration can make: 2 * (convs + label + dense layers) + clamp + sample */
-#define VAE_MAX_LAYERS (2 * (VAE_MAX_CONV + 1 + VAE_MAX_DENSE) + 2)
+/* every entry a configuration can make: 2 * (convs + label + dense layers with their dropouts) + clamp + sample */
+#define VAE_MAX_LAYERS (2 * (VAE_MAX_CONV + 1 + 2 * VAE_MAX_DENSE) + 2)
 
 typedef struct {
     char name[32];
@@ -56,6 +56,7 @@ typedef enum {
     VAE_LAYER_LABEL,   /* out (B, C + L) = [inp | onehot(label)] */
     VAE_LAYER_CLAMP,   /* in place: the logvar half of the head (B, 2Z) clamped to [VAE_LOGVAR_MIN, VAE_LOGVAR_MAX] */
     VAE_LAYER_SAMPLE,  /* out (B, Z) = mu + exp(logvar / 2) * eps from inp (B, 2Z) = [mu | logvar]; saved eps */
+    VAE_LAYER_DROPOUT, /* out = inp * mask / (1 - p) in training passes, inp otherwise; saved mask */
     VAE_LAYER_KINDS
 } vae_layer_kind;
 
@@ -66,19 +67,20 @@ typedef struct {
     int weight, bias;  /* tensor table indices, or -1 */
     conv_dims d;       /* conv, deconv: shapes, kernel, stride, padding */
     int noise;         /* sample: 1 draws eps (a VAE), 0 takes z = mu (eps = 0: a plain autoencoder) */
+    float p;           /* dropout: the probability of zeroing a value */
     int need_dinp;     /* backward computes d inp: 0 when no entry before this one has parameters */
     float *out;        /* (B, out_w); an in-place kind's (clamp) is its input */
-    float *saved;      /* (B, out_w): sample's eps; NULL for the other kinds */
+    float *saved;      /* (B, out_w): sample's eps, dropout's mask; NULL for the other kinds */
 } vae_layer;
 
 /* What a forward pass needs besides the layers' own inputs. */
 typedef struct {
     const float *x;     /* (B, D) the model's input: the first entry's input */
     const int *labels;  /* class per image or NULL; row r uses labels[r / rep] */
-    int rep;            /* rows per image (IWAE's S samples decoded together); 1 otherwise */
-    vae_rng *rng;       /* sample's eps (when no eps is given); NULL: z = mu */
+    int rep;            /* rows per image (IWAE's k samples decoded together); 1 otherwise */
+    vae_rng *rng;       /* sample's eps (when no eps is given) and dropout's masks; NULL: z = mu */
     const float *eps;   /* the caller's eps (B, Z) for sample instead of rng, or NULL */
-    int train;          /* 1: a training pass; 0: evaluation, encode, decode */
+    int train;          /* 1: a training pass (dropout zeroes values); 0: evaluation, encode, decode */
 } vae_pass;
 
 struct vae_model {

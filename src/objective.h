@@ -5,7 +5,7 @@
  *
  *   elbo.c   the ELBO: Bernoulli or Gaussian reconstruction + kl_weight * closed-form KL (beta, warm-up)
  *   recon.c  the plain autoencoder's reconstruction (z = mu, no KL)
- *   iwae.c   the importance-weighted bound with S = iwae_k samples per image
+ *   iwae.c   the importance-weighted bound with k = iwae_k samples per image
  */
 #ifndef VAE_OBJECTIVE_H
 #define VAE_OBJECTIVE_H

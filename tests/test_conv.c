@@ -296,8 +296,8 @@ static void test_model_batch_independence(void) {
     vae_free(m);
 }
 
-/* The importance-weighted estimate reads the decoder's output as every other path does (m->out; in a conv
- * model dec_out[n_dec-1] is dec.proj's feature map, not the logits): -log p(x) with k samples lies below the
+/* The importance-weighted estimate reads the decoder's output as every other path does (m->out, the list's
+ * last entry's; in a conv model the last dense entry, dec.proj, gives the feature map, not the logits): -log p(x) with k samples lies below the
  * one-sample negative ELBO on average (k = 20 gains a few nats; a wrong output buffer is off by hundreds). */
 static void test_model_iwae(void) {
     vae_config cfg = conv_config(8, 8, 1, 4, 8);

@@ -3,12 +3,14 @@
  *     its own forward / backward pair: the gradient of sum(r * out) with respect to the entry's input and its
  *     parameters, on entries of real lists (MLP and convolutional, conditional, autoencoder, dropout), with the
  *     clamp checked on values on both sides of its bounds;
+ *   - dropout's training and evaluation modes, its checkpoint key;
  *   - every kind appears in some list checked here (a kind added to the table without a check fails);
  *   - the lists have the expected shape: the sample entry splits encoder and decoder, widths chain, only
  *     entries after the first one with parameters compute their input's gradient, the one size table puts
  *     every buffer inside the activations' allocation. */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "layers.h"
@@ -112,6 +114,72 @@ static void check_list(const char *what, const vae_config *cfg) {
     vae_free(m);
 }
 
+/* Dropout's modes: training steps draw masks (two steps with other generators differ), evaluation, encode and
+ * decode do not (the same result whatever the generator, and the same as the model without dropout, whose
+ * parameters are the same); dropout 0 adds no entry; a checkpoint keeps the probability (vae_save, vae_load). */
+static void test_dropout_modes(const vae_config *with) {
+    vae_config without = *with;
+    without.dropout = 0.0f;
+    vae_rng r1, r2;
+    vae_rng_seed(&r1, 5), vae_rng_seed(&r2, 5);
+    vae_model *a, *b;
+    if (vae_create(&a, with, 4, &r1) || vae_create(&b, &without, 4, &r2)) {
+        CHECK(0, "create: %s", vae_last_error());
+        return;
+    }
+    int hidden = with->n_hidden;
+    CHECK(a->n_layers == b->n_layers + 2 * hidden, "one dropout entry per hidden layer: %d vs %d entries", a->n_layers,
+          b->n_layers);
+    CHECK(a->n_params == b->n_params && memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0,
+          "dropout has no parameters: the same initialisation");
+    float x[4 * 12], la[4], lb[4], mu_a[8], mu_b[8];
+    fill(x, 48, 0, 1);
+    vae_rng_seed(&r1, 9), vae_rng_seed(&r2, 9);
+    CHECK(vae_eval_batch(a, x, NULL, 4, &r1, la, NULL, NULL) == VAE_OK &&
+              vae_eval_batch(b, x, NULL, 4, &r2, lb, NULL, NULL) == VAE_OK,
+          "eval: %s", vae_last_error());
+    CHECK(memcmp(la, lb, sizeof la) == 0, "evaluation passes values through dropout");
+    vae_encode(a, x, NULL, 4, mu_a, NULL);
+    vae_encode(b, x, NULL, 4, mu_b, NULL);
+    CHECK(memcmp(mu_a, mu_b, sizeof mu_a) == 0, "encode passes values through dropout");
+    vae_train_opts o;
+    vae_train_opts_default(&o);
+    vae_losses s1, s2, s3;
+    vae_rng_seed(&r1, 3);
+    vae_step_grad(a, x, NULL, 4, &o, &r1, &s1);
+    vae_rng_seed(&r1, 3);
+    vae_step_grad(a, x, NULL, 4, &o, &r1, &s2);
+    vae_rng_seed(&r1, 4);
+    vae_step_grad(a, x, NULL, 4, &o, &r1, &s3);
+    vae_rng_seed(&r2, 3);
+    vae_step_grad(b, x, NULL, 4, &o, &r2, NULL);
+    CHECK(s1.loss == s2.loss && s1.loss != s3.loss, "training masks follow the generator: %g %g %g", s1.loss, s2.loss,
+          s3.loss);
+    // a mask zeroes about p of the values
+    const vae_layer *d = &a->layers[1]; // after enc.fc1
+    size_t zeros = 0, N = 4 * (size_t)d->out_w;
+    for (size_t i = 0; d->kind == VAE_LAYER_DROPOUT && i < N; i++) zeros += d->saved[i] == 0.0f;
+    CHECK(d->kind == VAE_LAYER_DROPOUT && zeros > 0 && zeros < N, "entry 1 is dropout; %zu of %zu zeroed", zeros, N);
+    char path[] = "/tmp/test_layer_list.XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    vae_model *l = NULL;
+    CHECK(vae_save(a, path) == VAE_OK && vae_load(&l, path, 4) == VAE_OK, "save and load: %s", vae_last_error());
+    CHECK(l && vae_get_config(l)->dropout == with->dropout && l->n_layers == a->n_layers, "the checkpoint keeps dropout %g",
+          l ? vae_get_config(l)->dropout : -1.0);
+    unlink(path);
+    vae_free(l);
+    vae_free(a);
+    vae_free(b);
+    vae_config bad = *with;
+    bad.dropout = 1.0f;
+    CHECK(vae_create(&a, &bad, 4, &r1) == VAE_ERR_ARG, "dropout 1 refused");
+    bad.dropout = NAN;
+    CHECK(vae_create(&a, &bad, 4, &r1) == VAE_ERR_ARG, "dropout NaN refused");
+    bad.dropout = -0.1f;
+    CHECK(vae_create(&a, &bad, 4, &r1) == VAE_ERR_ARG, "dropout -0.1 refused");
+}
+
 int main(void) {
     vae_rng_seed(&rng, 2024);
     vae_config cfg;
@@ -122,6 +190,9 @@ int main(void) {
     check_list("mlp conditional", &cfg);
     cfg.n_classes = 0, cfg.ae = 1, cfg.likelihood = VAE_GAUSSIAN;
     check_list("mlp autoencoder", &cfg);
+    cfg.ae = 0, cfg.dropout = 0.4f;
+    check_list("mlp dropout", &cfg);
+    test_dropout_modes(&cfg);
     vae_config_default(&cfg);
     cfg.height = 4, cfg.width = 8, cfg.channels = 2, cfg.arch = VAE_CONV, cfg.n_conv = 2;
     cfg.conv_channels[0] = 3, cfg.conv_channels[1] = 2, cfg.n_hidden = 1, cfg.hidden[0] = 5, cfg.n_latent = 2;

@@ -268,7 +268,9 @@ static void test_model_grads(void) {
     check_model("conditional", &cfg);
     cfg.n_classes = 0, cfg.ae = 1;
     check_model("autoencoder", &cfg);
-    cfg.ae = 0, cfg.n_hidden = 0;
+    cfg.ae = 0, cfg.dropout = 0.3f;
+    check_model("dropout 0.3", &cfg);
+    cfg.dropout = 0.0f, cfg.n_hidden = 0;
     check_model("no hidden layer", &cfg);
     cfg.n_hidden = 1, cfg.hidden[0] = 8, cfg.activation = VAE_RELU;
     grad_h = 2e-3;

@@ -46,7 +46,7 @@ static void install_signals(void) {
 typedef struct {
     const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels;
     int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force, iwae_k;
-    double lr, adam_eps, beta;
+    double lr, adam_eps, beta, dropout;
 } train_args;
 
 /* --iwae-k: the most rows (batch times samples) one training step may decode. */
@@ -290,7 +290,8 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
                   {"--ae", a->ae == c->ae},
                   {"--conditional", (a->conditional != 0) == (c->n_classes > 0)},
                   {"--activation", (strcmp(a->activation, "tanh") == 0) == (c->activation == VAE_TANH)},
-                  {"--likelihood", (strcmp(a->likelihood, "gaussian") == 0) == (c->likelihood == VAE_GAUSSIAN)}};
+                  {"--likelihood", (strcmp(a->likelihood, "gaussian") == 0) == (c->likelihood == VAE_GAUSSIAN)},
+                  {"--dropout", (float)a->dropout == c->dropout}};
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
         if (flag_find(flags, checks[i].flag)->given && !checks[i].ok) {
             cli_error("train", "%s conflicts with the architecture of the run being resumed (%s)", checks[i].flag, path);
@@ -327,6 +328,8 @@ static int cmd_train(int argc, char **argv) {
         {"--binarize", FLAG_CHOICE, &a.binarize, "none", "dynamic: resample binary pixels each time an image is used",
          .choices = "none|dynamic"},
         {"--conditional", FLAG_BOOL, &a.conditional, "", "conditional VAE: one-hot label into encoder and decoder"},
+        {"--dropout", FLAG_DOUBLE, &a.dropout, "0", "dropout probability after each hidden layer while training (0: none)",
+         0, 0.99},
         {"--iwae-k", FLAG_INT, &a.iwae_k, "0",
          "train on the importance-weighted bound with N samples per image (Burda et al. 2015; 0: the ELBO)", 0, 1 << 20},
         {"--val", FLAG_INT, &a.val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
@@ -357,6 +360,7 @@ static int cmd_train(int argc, char **argv) {
     cfg.n_hidden = nh;
     cfg.n_latent = a.latent;
     cfg.ae = a.ae;
+    cfg.dropout = (float)a.dropout;
     cfg.activation = strcmp(a.activation, "tanh") == 0 ? VAE_TANH : VAE_RELU;
     cfg.likelihood = strcmp(a.likelihood, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
     if (strcmp(a.arch, "conv") == 0) {
