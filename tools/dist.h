@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "checkpoint.h"
 #include "comm.h"
 
 /** Join the job (MPI_Init) before any other call; 0 on success. */
@@ -17,6 +18,8 @@ void vae__dist_finalize(void);
 /** @return this process's rank, and the number of ranks (1 and 0 for build/vae). */
 int vae__dist_rank(void);
 int vae__dist_size(void);
+/** @return "mpi" in build/vae-mpi, "" in build/vae. */
+const char *vae__dist_kind(void);
 /** @return the trainer's view (NULL for one process: the trainer then communicates with nobody). */
 const vae_comm *vae__dist_comm(void);
 /** End every rank at once with this exit status (after an error that the other ranks cannot know of). */
@@ -35,5 +38,15 @@ double vae__dist_take_comm_seconds(void);
 /** Check that every rank holds the same bytes (the model's parameters): 1 if so. *hash receives a 64-bit
  *  FNV-1a hash of this rank's bytes. */
 int vae__dist_same_bytes(const void *buf, size_t bytes, unsigned long long *hash);
+
+/** --resume: rank 0 has read the training state into s; every other rank receives a copy (the model built from
+ *  cfg for max_batch images, its parameters, Adam moments and step, the trainer's counters and order). */
+vae_status vae__dist_share_state(vae_train_state *s, const vae_config *cfg, int max_batch);
+
+/** At the end of an epoch (a collective): 1 when every rank holds the same parameters, bit for bit; else rank 0
+ *  says so and 0. With VAE_PRINT_PARAM_HASH set, each rank prints its parameters' hash on stderr. */
+int vae__dist_check_replicas(vae_model *m, int epoch);
+/** Rank 0, at the end of an epoch: warn (once) when the sums took more than half of the training time. */
+void vae__dist_comm_report(double comm_seconds, double train_seconds, int batch, int ranks);
 
 #endif /* VAE_DIST_H */

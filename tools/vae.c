@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "common.h"
+#include "dist.h"
 #include "image.h"
 #include "man.h"
 #include "model.h"
@@ -30,7 +31,11 @@ static volatile sig_atomic_t stop_signal; /* the first SIGINT/SIGTERM: finish th
 static void on_signal(int sig) {
     if (stop_signal) _exit(128 + sig); // second signal: at once (files on disk are always complete)
     stop_signal = sig;
+    vae__dist_on_stop_signal(sig); // vae-mpi: a rank left waiting for a dead one exits
 }
+
+/* The signal a stop reports: this process's, or for a rank that the others told to stop, mpirun's SIGTERM. */
+static int stop_sig(void) { return stop_signal ? (int)stop_signal : SIGTERM; }
 
 static void install_signals(void) {
     struct sigaction sa;
@@ -44,8 +49,9 @@ static void install_signals(void) {
 /* ---------------------------------------------------------------- train */
 
 typedef struct {
-    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels;
+    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels, *noise;
     int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force, iwae_k;
+    int accumulate;
     double lr, adam_eps, beta, dropout;
 } train_args;
 
@@ -221,7 +227,9 @@ static vae_status args_to_meta(const train_args *a, uint64_t test_bin_seed, vae_
     SET("train.val", "%d", a->val);
     SET("train.seed", "%d", a->seed);
     SET("train.iwae_k", "%d", a->iwae_k);
+    SET("train.accumulate", "%d", a->accumulate);
 #undef SET
+    st = st ? st : vae_meta_set(meta, "train.noise", a->noise);
     st = st ? st : vae_meta_set(meta, "train.lr_schedule", a->lr_schedule ? a->lr_schedule : "");
     return st;
 }
@@ -239,7 +247,9 @@ static int args_from_meta(train_args *a, flag_spec *flags, const vae_meta *meta,
                  {"train.kl_warmup", "--kl-warmup", &a->kl_warmup, NULL, NULL}, {"train.val", "--val", &a->val, NULL, NULL},
                  {"train.seed", "--seed", &a->seed, NULL, NULL},            {"binarize", "--binarize", NULL, NULL, &a->binarize},
                  {"train.lr_schedule", "--lr-schedule", NULL, NULL, &a->lr_schedule},
-                 {"train.iwae_k", "--iwae-k", &a->iwae_k, NULL, NULL, "0"}};
+                 {"train.iwae_k", "--iwae-k", &a->iwae_k, NULL, NULL, "0"},
+                 {"train.accumulate", "--accumulate", &a->accumulate, NULL, NULL, "1"},
+                 {"train.noise", "--noise", NULL, NULL, &a->noise, "stream"}};
     for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
         const char *v = vae_meta_get(meta, items[k].key);
         if (!v) v = items[k].fallback;
@@ -300,7 +310,10 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
     return EXIT_OK;
 }
 
-static int cmd_train(int argc, char **argv) {
+static int train_run(int argc, char **argv) {
+    int rank = vae__dist_rank(), size = vae__dist_size();
+    char who[32] = "train"; // errors of a rank name it: "vae train (rank 1): ..."
+    if (size > 1) snprintf(who, sizeof who, "train (rank %d)", rank);
     train_args a;
     memset(&a, 0, sizeof a);
     flag_spec flags[] = {
@@ -338,11 +351,22 @@ static int cmd_train(int argc, char **argv) {
         {"--save-every", FLAG_INT, &a.save_every, "1", "write the training state every E epochs", 1, 1000000},
         {"--resume", FLAG_BOOL, &a.resume, "", "continue the run in --out from its training state"},
         {"--force", FLAG_BOOL, &a.force, "", "start over in a run folder that is not empty"},
+        {"--noise", FLAG_CHOICE, &a.noise, vae__dist_size() > 1 || strcmp(vae__dist_kind(), "mpi") == 0 ? "keyed" : "stream",
+         "stream: binarization and eps drawn in sequence (one process); keyed: per image from (seed, step, row), the "
+         "same for any number of ranks (docs/scale.md)", .choices = "stream|keyed"},
+        {"--accumulate", FLAG_INT, &a.accumulate, "1",
+         "each rank computes its share of a batch in N micro-batches before the one gradient sum (docs/scale.md)", 1,
+         1 << 20},
         {NULL}};
     int rc = flags_parse("train", "--data DIR --out RUN [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (a.resume && a.force) {
         cli_error("train", "--resume and --force exclude each other");
+        return EXIT_USAGE;
+    }
+    if (size > 1 && strcmp(a.noise, "keyed") != 0) {
+        cli_error("train", "--noise stream draws in sequence, so it depends on the number of ranks: %d ranks need "
+                  "--noise keyed (the default of vae-mpi)", size);
         return EXIT_USAGE;
     }
     vae_lr_schedule sched = {0};
@@ -383,13 +407,13 @@ static int cmd_train(int argc, char **argv) {
     join(state_path, sizeof state_path, a.out, STATE_FILE);
     join(metrics_path, sizeof metrics_path, a.out, METRICS_FILE);
     join(curve_path, sizeof curve_path, a.out, CURVE_FILE);
-    struct stat sb;
-    int exists = stat(a.out, &sb) == 0;
+    struct stat sb; // the run folder is rank 0's: the other ranks never look at it
+    int exists = rank == 0 && stat(a.out, &sb) == 0;
     if (exists && !S_ISDIR(sb.st_mode)) {
         cli_error("train", "--out %s: exists and is not a folder", a.out);
         return EXIT_USAGE;
     }
-    if (a.resume && access(state_path, F_OK) != 0) {
+    if (rank == 0 && a.resume && access(state_path, F_OK) != 0) {
         cli_error("train", "--resume: %s does not exist: nothing to resume", state_path);
         return EXIT_USAGE;
     }
@@ -402,26 +426,32 @@ static int cmd_train(int argc, char **argv) {
     vae_train_state saved;
     memset(&saved, 0, sizeof saved);
     if (a.resume) {
-        vae_status st = vae_train_state_load(&saved, state_path, 1 /* only its metadata and configuration are used here */);
+        // rank 0 reads the state's metadata and configuration (the model itself comes later), the others get a copy
+        vae_status st = rank == 0 ? vae_train_state_load(&saved, state_path, 1) : VAE_OK;
         if (st) {
             cli_error("train", "%s", vae_last_error());
             return cli_status_exit(st, 1);
         }
-        if ((rc = args_from_meta(&a, flags, &saved.meta, state_path)) ||
-            (rc = check_arch_flags(flags, &a, vae_get_config(saved.model), state_path))) {
-            vae_train_state_free(&saved);
-            return rc;
-        }
-        cfg = *vae_get_config(saved.model);
+        if (rank == 0) cfg = *vae_get_config(saved.model);
+        vae__dist_bcast(&saved.meta, sizeof saved.meta);
+        vae__dist_bcast(&cfg, sizeof cfg);
         vae_train_state_free(&saved);
+        if ((rc = args_from_meta(&a, flags, &saved.meta, state_path)) ||
+            (rc = check_arch_flags(flags, &a, &cfg, state_path)))
+            return rc;
     }
 
     // data
-    vae_dataset train, test;
-    if ((rc = cli_load_data("train", a.data, "train", NULL, &train))) return rc;
-    if ((rc = cli_load_data("train", a.data, "test", NULL, &test))) {
-        vae_dataset_free(&train);
-        return rc;
+    vae_dataset train, test; // every rank reads the data itself; one that cannot stops every rank before training
+    memset(&test, 0, sizeof test);
+    rc = cli_load_data(who, a.data, "train", NULL, &train);
+    if (!rc && (rc = cli_load_data(who, a.data, "test", NULL, &test))) vae_dataset_free(&train);
+    if (vae__dist_any(rc != 0)) {
+        if (!rc) {
+            vae_dataset_free(&train), vae_dataset_free(&test);
+            if (rank == 0) cli_error("train", "another rank could not read its data (its message names it); stopping");
+        }
+        return EXIT_USAGE;
     }
     rc = EXIT_USAGE;
     vae_model *m = NULL;
@@ -498,10 +528,12 @@ static int cmd_train(int argc, char **argv) {
     }
 
     vae_status st;
-    if (a.resume) {
-        st = vae_train_state_load(&saved, state_path, model_batch);
-        if (st) {
-            cli_error("train", "%s", vae_last_error());
+    if (a.resume) { // rank 0 reads, the others receive
+        st = rank == 0 ? vae_train_state_load(&saved, state_path, model_batch) : VAE_OK;
+        if (st) cli_error("train", "%s", vae_last_error());
+        if (vae__dist_any(st != VAE_OK)) goto done;
+        if ((st = vae__dist_share_state(&saved, &cfg, model_batch))) {
+            cli_error(who, "%s", vae_last_error());
             goto done;
         }
         m = saved.model;
@@ -517,6 +549,8 @@ static int cmd_train(int argc, char **argv) {
     }
     st = vae_trainer_init(&tr, m, &train, n_train, a.batch, strcmp(a.binarize, "dynamic") == 0, (uint64_t)a.seed);
     if (!st && a.resume) st = vae_train_state_apply(&saved, &tr);
+    if (!st) st = vae_trainer_parallel(&tr, vae__dist_comm(), strcmp(a.noise, "keyed") == 0, a.accumulate,
+                                       a.iwae_k > 0 ? a.iwae_k : 1);
     vae_train_state_free(&saved);
     if (st) {
         cli_error("train", "%s", vae_last_error());
@@ -531,16 +565,16 @@ static int cmd_train(int argc, char **argv) {
         rc = EXIT_FAIL;
         goto done;
     }
-    if (!exists && mkdir(a.out, 0777) != 0) {
+    if (rank == 0 && !exists && mkdir(a.out, 0777) != 0) {
         cli_error("train", "--out %s: cannot create the folder: %s", a.out, strerror(errno));
         goto done;
     }
-    if (a.force && !a.resume) {
+    if (rank == 0 && a.force && !a.resume) {
         const char *files[] = {model_path, state_path, metrics_path, curve_path};
         for (int i = 0; i < 4; i++) unlink(files[i]);
     }
     if (exists) remove_stale_temporaries(a.out);
-    if (a.resume) {
+    if (rank == 0 && a.resume) {
         if (metrics_truncate(metrics_path, tr.epoch)) {
             cli_error("train", "%s: cannot rewrite: %s", metrics_path, strerror(errno));
             rc = EXIT_FAIL;
@@ -589,14 +623,20 @@ static int cmd_train(int argc, char **argv) {
         double t0 = vae_now() - (tr.next_batch > 0 ? tr.train_seconds : 0); // a resumed epoch keeps its earlier time
         progress_state ps = {epoch, a.epochs, isatty(2), a.batch, 4 * tr.next_batch / vae_trainer_batches(&tr), vae_now(),
                              getenv("VAE_BENCH_FIRST_STEP") != NULL};
-        st = vae_trainer_run_epoch(&tr, &opts, progress, &ps, &stop_signal);
-        if (st == VAE_ERR_NAN) {
-            cli_error("train", "%s; stopping. %s holds the last good checkpoint. A learning rate too high (--lr %g) is "
+        st = vae_trainer_run_epoch(&tr, &opts, rank == 0 ? progress : NULL, &ps, &stop_signal);
+        if (st == VAE_ERR_NAN) { // every rank sees it at the same step; rank 0 speaks for all
+            if (rank == 0)
+                cli_error("train", "%s; stopping. %s holds the last good checkpoint. A learning rate too high (--lr %g) is "
                       "the usual cause: try a smaller one.", vae_last_error(), model_path, opts.lr);
             goto done;
         }
         if (st) {
-            cli_error("train", "%s", vae_last_error());
+            cli_error(who, "%s", vae_last_error());
+            if (size > 1) vae__dist_abort(EXIT_FAIL); // the other ranks wait for this one: end them all
+            goto done;
+        }
+        if (tr.epoch < epoch && rank > 0) { // every rank stopped after the same step; rank 0 saves
+            rc = 128 + stop_sig();
             goto done;
         }
         if (tr.epoch < epoch) { // stopped by a signal inside the epoch (possibly before its first batch)
@@ -608,23 +648,28 @@ static int cmd_train(int argc, char **argv) {
                 goto done;
             }
             fprintf(stderr, "vae train: stopped by signal %d in epoch %d (batch %d of %d); saved %s. Continue with: vae "
-                    "train --data %s --out %s --resume --epochs %d\n", (int)stop_signal, epoch, tr.next_batch,
+                    "train --data %s --out %s --resume --epochs %d\n", stop_sig(), epoch, tr.next_batch,
                     vae_trainer_batches(&tr), state_path, a.data, a.out, a.epochs);
-            rc = 128 + (int)stop_signal;
+            rc = 128 + stop_sig();
             goto done;
         }
         double train_seconds = tr.train_seconds;
         double train_loss = tr.loss_sum / vae_trainer_batches(&tr);
         vae_eval_result te, va = {0};
-        st = vae_evaluate(m, &test, 0, test.n, eval_batch, 0x7e57ULL, binarize, test_bin_seed, eval_x, eval_labels,
-                          NULL, NULL, NULL, 0, NULL, &te);
+        double comm_seconds = vae__dist_take_comm_seconds(); // the steps' sums, before evaluation's
+        st = vae_evaluate_parallel(vae__dist_comm(), m, &test, 0, test.n, eval_batch, 0x7e57ULL, binarize,
+                                   test_bin_seed, eval_x, eval_labels, &te);
         if (!st && a.val > 0)
-            st = vae_evaluate(m, &train, n_train, a.val, eval_batch, 0x7a1ULL, binarize, test_bin_seed + 1, eval_x,
-                              eval_labels, NULL, NULL, NULL, 0, NULL, &va);
+            st = vae_evaluate_parallel(vae__dist_comm(), m, &train, n_train, a.val, eval_batch, 0x7a1ULL, binarize,
+                                       test_bin_seed + 1, eval_x, eval_labels, &va);
         if (st) {
-            cli_error("train", "%s", vae_last_error());
+            cli_error(who, "%s", vae_last_error());
+            if (size > 1) vae__dist_abort(EXIT_FAIL);
             goto done;
         }
+        if (size > 1 && !vae__dist_check_replicas(m, epoch)) goto done;
+        if (rank > 0) goto epoch_written; // rank 0 owns every file and the report
+        if (size > 1) vae__dist_comm_report(comm_seconds, train_seconds, a.batch, size);
         st = vae_checkpoint_save(m, model_path, &meta);
         if (st) {
             cli_error("train", "%s", vae_last_error());
@@ -644,8 +689,10 @@ static int cmd_train(int argc, char **argv) {
         fprintf(mf, "{\"epoch\": %d, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f",
                 epoch, train_loss, te.loss, te.recon, te.kl);
         if (a.val > 0) fprintf(mf, ", \"val_loss\": %.6f", va.loss);
-        fprintf(mf, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"images_per_s\": %.1f}\n", seconds, train_seconds,
-                n_train / train_seconds);
+        fprintf(mf, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"images_per_s\": %.1f, \"ranks\": %d", seconds,
+                train_seconds, n_train / train_seconds, size);
+        if (size > 1) fprintf(mf, ", \"comm_seconds\": %.3f", comm_seconds);
+        fprintf(mf, "}\n");
         if (fflush(mf) || fsync(fileno(mf)) || fclose(mf)) {
             cli_error("train", "%s: write failed: %s", metrics_path, strerror(errno));
             goto done;
@@ -665,10 +712,12 @@ static int cmd_train(int argc, char **argv) {
         if (a.val > 0) printf("  val_loss %.3f", va.loss);
         printf("  %.1f s  %.0f img/s\n", seconds, n_train / train_seconds);
         fflush(stdout);
-        if (stop_signal) { // the signal came during evaluation or writing: everything is saved
-            fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train --data %s "
-                    "--out %s --resume --epochs %d\n", (int)stop_signal, epoch, state_path, a.data, a.out, a.epochs);
-            rc = 128 + (int)stop_signal;
+    epoch_written:
+        if (vae__dist_any(stop_signal)) { // the signal came during evaluation or writing: everything is saved
+            if (rank == 0)
+                fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train "
+                        "--data %s --out %s --resume --epochs %d\n", stop_sig(), epoch, state_path, a.data, a.out, a.epochs);
+            rc = 128 + stop_sig();
             goto done;
         }
     }
@@ -681,6 +730,19 @@ done:
     vae_free(m);
     vae_dataset_free(&train);
     vae_dataset_free(&test);
+    return rc;
+}
+
+/* vae-mpi: every rank joins the job first and leaves it last, whatever train_run returns; ranks but 0 print
+ * nothing on stdout (rank 0 reports for all). */
+static int cmd_train(int argc, char **argv) {
+    if (vae__dist_init(&argc, &argv)) {
+        cli_error("train", "could not join the MPI job (MPI_Init failed)");
+        return EXIT_FAIL;
+    }
+    if (vae__dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return EXIT_FAIL;
+    int rc = train_run(argc, argv);
+    vae__dist_finalize();
     return rc;
 }
 
