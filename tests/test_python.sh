@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_python.sh: the Python bindings (python/libvae over the build's libvae.so) against the CLI, with
 # Debian's python3 and python3-numpy (scripts/setup installs both): tests/test_python.py says what it checks.
-# Also runs python/example.py on the same small data.
+# Also: the ctypes mirrors of vae_config and vae_train_opts have the C structs' field offsets and sizes, and
+# python/example.py runs on the same small data.
 #
 # Needs VAE (the vae binary) and ROOT (the repository root) in the environment (scripts/run-tests sets
 # them). Prints "N passed, N failed" last; exits non-zero on failure.
@@ -26,6 +27,26 @@ export LIBVAE_LIBRARY="$(dirname "$VAE")/libvae.so"
 [ -e "$LIBVAE_LIBRARY" ] || { fail "no $LIBVAE_LIBRARY (make builds it)"; finish; }
 version="$(sed -n 's/.*VAE_VERSION_STRING "\(.*\)".*/\1/p' "$ROOT/include/vae.h")"
 subset "$ROOT/data/mnist" "$tmp/data" 512 200
+
+# The ctypes mirrors of vae_config and vae_train_opts: every field at the offset the C compiler gives it
+"$PY" - "$ROOT/python" >"$tmp/offsets.c" <<'PYEOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+import libvae
+print('#include <stddef.h>\n#include <stdio.h>\n#include "vae.h"\nint main(void) {')
+for cls, c in ((libvae.Config, "vae_config"), (libvae.TrainOpts, "vae_train_opts")):
+    print(f'    printf("sizeof({c}) %zu {__import__("ctypes").sizeof(cls)}\\n", sizeof({c}));')
+    for name, _ in cls._fields_:
+        print(f'    printf("{c}.{name} %zu {getattr(cls, name).offset}\\n", offsetof({c}, {name}));')
+print("    return 0;\n}")
+PYEOF
+if ${CC:-cc} -I"$ROOT/include" -o "$tmp/offsets" "$tmp/offsets.c" 2>"$tmp/cc.err"; then
+    while read -r field c py; do
+        check "python/libvae mirrors $field: $c in C, $py in Python (a field added to vae.h goes into python/libvae/__init__.py too)" [ "$c" = "$py" ]
+    done < <("$tmp/offsets")
+else
+    fail "python/libvae names a field that include/vae.h does not have: $(grep -m1 error "$tmp/cc.err")"
+fi
 
 "$PY" "$ROOT/tests/test_python.py" "$VAE" "$tmp/data" "$tmp" "$version" >"$tmp/out"
 rc=$?

@@ -60,14 +60,15 @@ class Config(ctypes.Structure):
                 ("n_hidden", ctypes.c_int), ("hidden", ctypes.c_int * VAE_MAX_HIDDEN), ("n_latent", ctypes.c_int),
                 ("n_classes", ctypes.c_int), ("likelihood", ctypes.c_int), ("activation", ctypes.c_int),
                 ("ae", ctypes.c_int), ("arch", ctypes.c_int), ("n_conv", ctypes.c_int),
-                ("conv_channels", ctypes.c_int * VAE_MAX_CONV), ("reserved", ctypes.c_int32 * 39)]
+                ("conv_channels", ctypes.c_int * VAE_MAX_CONV), ("dropout", ctypes.c_float),
+                ("reserved", ctypes.c_int32 * 38)]
 
 
 class TrainOpts(ctypes.Structure):
     """vae_train_opts (same growth rule as Config)."""
     _fields_ = [("lr", ctypes.c_float), ("beta1", ctypes.c_float), ("beta2", ctypes.c_float),
                 ("adam_eps", ctypes.c_float), ("kl_weight", ctypes.c_float), ("iwae_k", ctypes.c_int),
-                ("grad_rows", ctypes.c_int), ("reserved", ctypes.c_int32 * 25)]
+                ("grad_rows", ctypes.c_int), ("eps", ctypes.c_void_p), ("reserved", ctypes.c_int32 * 22)]
 
 
 class _Losses(ctypes.Structure):
@@ -225,9 +226,10 @@ class Model:
 
     @classmethod
     def create(cls, height=28, width=28, channels=1, hidden=(400,), latent=20, classes=0, likelihood="bernoulli",
-               activation="relu", ae=False, conv_channels=(), max_batch=128, seed=1):
+               activation="relu", ae=False, conv_channels=(), dropout=0.0, max_batch=128, seed=1):
         """A new model, initialised as `vae train --seed SEED` initialises it (the generator seeded 2 SEED + 1).
-        conv_channels: the channels of a convolutional model's stride-2 layers (docs/conv.md); () for an MLP."""
+        conv_channels: the channels of a convolutional model's stride-2 layers (docs/conv.md); () for an MLP.
+        dropout: the probability of dropping a hidden activation in training steps (0: none)."""
         cfg = Config()
         _lib.vae_config_default(ctypes.byref(cfg))
         cfg.height, cfg.width, cfg.channels = height, width, channels
@@ -236,7 +238,7 @@ class Model:
         cfg.n_hidden = len(hidden)
         for i, h in enumerate(hidden):
             cfg.hidden[i] = h
-        cfg.n_latent, cfg.n_classes, cfg.ae = latent, classes, int(bool(ae))
+        cfg.n_latent, cfg.n_classes, cfg.ae, cfg.dropout = latent, classes, int(bool(ae)), dropout
         cfg.likelihood = {"bernoulli": 0, "gaussian": 1}[likelihood]
         cfg.activation = {"relu": 0, "tanh": 1}[activation]
         cfg.arch, cfg.n_conv = (1 if conv_channels else 0), len(conv_channels)
@@ -383,11 +385,11 @@ class Model:
 
 def train_opts(**fields):
     """A TrainOpts from vae_train_opts_default with the given fields (lr, beta1, beta2, adam_eps, kl_weight,
-    iwae_k, grad_rows) changed."""
+    iwae_k, grad_rows) changed. (eps, the caller's own noise, is a pointer: train_step draws its noise.)"""
     o = TrainOpts()
     _lib.vae_train_opts_default(ctypes.byref(o))
     for k, v in fields.items():
-        if k == "reserved" or k not in dict(TrainOpts._fields_):
+        if k in ("reserved", "eps") or k not in dict(TrainOpts._fields_):
             raise ValueError(f"train_opts: no field {k}")
         setattr(o, k, v)
     return o
