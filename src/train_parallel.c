@@ -10,7 +10,9 @@
  * Keyed noise: image i of the global batch of step s (s = steps taken before it) is binarized with a generator
  * seeded from (seed, s, i) and draws its eps (S rows of Z) from another, so N = 1, 2 or 4 ranks draw the
  * same numbers for the same image. Without it (one process) both come from the trainer's rng in sequence,
- * as before data parallelism existed. */
+ * as before data parallelism existed. Dropout masks, drawn inside the step, come from a generator keyed by
+ * (seed, step, the micro-batch's first row): the same for the same split of a batch, but not across rank
+ * counts (they would need a key per row inside the layer). */
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +57,7 @@ static void keyed_rng(vae_rng *r, uint64_t seed, uint64_t kind, long step, long 
 
 #define KEY_BINARIZE 0x62696e6172697a65ULL /* "binarize" */
 #define KEY_EPS 0x0000000000657073ULL      /* "eps" */
+#define KEY_STEP 0x0000000073746570ULL     /* "step": what the step itself draws (dropout masks) */
 
 /* Load rows [a, b) of the global batch that starts at `start` into t->x / t->labels, binarize, and draw the
  * noise (into t->eps when keyed; from t->rng in the step otherwise). */
@@ -95,8 +98,13 @@ vae_status vae__trainer_step(vae_trainer *t, const vae_train_opts *opts, int sta
         int a = lo + (hi - lo) * k / K, b = lo + (hi - lo) * (k + 1) / K;
         if (b == a) continue;
         load_rows(t, start, a, b);
+        // keyed: the step draws what it still draws (dropout masks) from a generator of its own, keyed by the
+        // micro-batch's first row, so that t->rng (the epochs' order) stays the same on every rank
+        vae_rng step_rng;
+        if (t->keyed_noise) keyed_rng(&step_rng, t->seed, KEY_STEP, vae_steps_taken(t->model), a);
         vae_losses l;
-        vae_status st = vae_step_grad(t->model, t->x, conditional ? t->labels : NULL, b - a, &o, &t->rng, &l);
+        vae_status st = vae_step_grad(t->model, t->x, conditional ? t->labels : NULL, b - a, &o,
+                                      t->keyed_noise ? &step_rng : &t->rng, &l);
         if (st && st != VAE_ERR_NAN) return st;
         if (st && !local) { // a loss that is not finite: the gradient is all NaN, and the sum carries it on
             local = st;

@@ -43,9 +43,10 @@ int vae__dist_same_bytes(const void *buf, size_t bytes, unsigned long long *hash
  *  cfg for max_batch images, its parameters, Adam moments and step, the trainer's counters and order). */
 vae_status vae__dist_share_state(vae_train_state *s, const vae_config *cfg, int max_batch);
 
-/** At the end of an epoch (a collective): 1 when every rank holds the same parameters, bit for bit; else rank 0
- *  says so and 0. With VAE_PRINT_PARAM_HASH set, each rank prints its parameters' hash on stderr. */
-int vae__dist_check_replicas(vae_model *m, int epoch);
+/** At the end of an epoch (a collective): 1 when every rank holds the same parameters and the same trainer
+ *  generator (the next epochs' data order), bit for bit; else rank 0 says so and 0. With VAE_PRINT_PARAM_HASH
+ *  set, each rank prints its parameters' hash on stderr. */
+int vae__dist_check_replicas(vae_model *m, const vae_rng *order_rng, int epoch);
 /** Rank 0, at the end of an epoch: warn (once) when the sums took more than half of the training time. */
 void vae__dist_comm_report(double comm_seconds, double train_seconds, int batch, int ranks);
 

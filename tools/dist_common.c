@@ -45,18 +45,21 @@ vae_status vae__dist_share_state(vae_train_state *s, const vae_config *cfg, int 
     return VAE_OK;
 }
 
-int vae__dist_check_replicas(vae_model *m, int epoch) {
+int vae__dist_check_replicas(vae_model *m, const vae_rng *order_rng, int epoch) {
     float *p;
     size_t n;
-    unsigned long long hash;
+    unsigned long long hash, rng_hash;
     vae_param_buffer(m, &p, &n);
     int same = vae__dist_same_bytes(p, n * sizeof(float), &hash);
+    int same_order = vae__dist_same_bytes(order_rng, sizeof *order_rng, &rng_hash);
+    if (!same_order && vae__dist_rank() == 0)
+        fprintf(stderr, "vae train: the ranks' data-order generators differ after epoch %d; stopping\n", epoch);
     if (getenv("VAE_PRINT_PARAM_HASH")) // for tests/test_mpi.sh
         fprintf(stderr, "vae train: rank %d: parameters after epoch %d: fnv1a64 %016llx\n", vae__dist_rank(), epoch, hash);
     if (!same && vae__dist_rank() == 0)
         fprintf(stderr, "vae train: the ranks' parameters differ after epoch %d (rank 0: fnv1a64 %016llx): the "
                 "replicas diverged; stopping\n", epoch, hash);
-    return same;
+    return same && same_order;
 }
 
 /* Warn once when communication takes more than half of the steps' time. */

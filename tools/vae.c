@@ -667,7 +667,7 @@ static int train_run(int argc, char **argv) {
             if (size > 1) vae__dist_abort(EXIT_FAIL);
             goto done;
         }
-        if (size > 1 && !vae__dist_check_replicas(m, epoch)) goto done;
+        if (size > 1 && !vae__dist_check_replicas(m, &tr.rng, epoch)) goto done;
         if (rank > 0) goto epoch_written; // rank 0 owns every file and the report
         if (size > 1) vae__dist_comm_report(comm_seconds, train_seconds, a.batch, size);
         st = vae_checkpoint_save(m, model_path, &meta);
