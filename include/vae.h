@@ -14,8 +14,9 @@
  * Argument policy: every function checks its arguments. A NULL pointer that is not documented as allowed, a
  * size out of range, or an option that is out of range or not finite gives VAE_ERR_ARG with a message
  * naming the argument, and changes nothing. Functions that return a value instead of a status (vae_num_params,
- * vae_get_config, ...) return 0 or NULL for a NULL model and set the message; vae_rng_* functions, which
- * return numbers, need a valid generator. vae_save refuses a model whose parameters are not all finite.
+ * vae_get_config, ...) return 0 or NULL for a NULL model and set the message; so do the vae_rng_* functions
+ * for a NULL generator or output (doing nothing else). vae_save refuses a model whose parameters are not all
+ * finite.
  */
 #ifndef VAE_H
 #define VAE_H

@@ -178,6 +178,7 @@ static void test_null_arguments(const float *x) {
     vae_rng r;
     vae_rng_seed(&r, 1);
     float out[N * D], mu[N * 2];
+    int labels_buf[4] = {0, 1, 2, 3};
     float *g;
     size_t n;
     vae_model *made = (vae_model *)&cfg; // must be set to NULL by a refused create or load
@@ -215,6 +216,24 @@ static void test_null_arguments(const float *x) {
     CHECK(vae_get_config(NULL) == NULL && strstr(vae_last_error(), "NULL"), "get_config(NULL): NULL and a message");
     CHECK(vae_max_batch(NULL) == 0 && strstr(vae_last_error(), "NULL"), "max_batch(NULL): 0 and a message");
     CHECK(vae_steps_taken(NULL) == 0 && strstr(vae_last_error(), "NULL"), "steps_taken(NULL): 0 and a message");
+    // the generator's functions: a NULL generator or output is refused with a message, nothing drawn
+    vae_clear_error();
+    vae_rng_seed(NULL, 1);
+    CHECK(strstr(vae_last_error(), "vae_rng_seed"), "rng_seed(NULL): '%s'", vae_last_error());
+    CHECK(vae_rng_next(NULL) == 0 && vae_rng_uniform(NULL) == 0.0 && vae_rng_normal(NULL) == 0.0f,
+          "a NULL generator's numbers are 0");
+    vae_rng before = r;
+    vae_clear_error();
+    vae_rng_normals(&r, NULL, 4);
+    CHECK(strstr(vae_last_error(), "output") && memcmp(&before, &r, sizeof r) == 0, "normals into NULL: '%s'",
+          vae_last_error());
+    vae_rng_normals(NULL, out, 4);
+    vae_rng_bernoulli(NULL, out, 4);
+    vae_rng_bernoulli(&r, NULL, 4);
+    vae_rng_shuffle(NULL, labels_buf, 4);
+    vae_rng_shuffle(&r, NULL, 4);
+    CHECK(memcmp(&before, &r, sizeof r) == 0, "refused calls draw nothing");
+    vae_rng_normals(&r, NULL, 0); // nothing asked, nothing refused
     vae_config_default(NULL);      // nothing to fill: no crash
     vae_train_opts_default(NULL);  // likewise
     vae_free(NULL);
