@@ -1,13 +1,14 @@
 // explorer.js: the latent explorer of `vae serve` in a real browser (tests/test_browser.sh runs it).
 //
-//   node tests/browser/explorer.js URL SCREENSHOT.png [--compare]
+//   node tests/browser/explorer.js URL SCREENSHOT.png [--compare] [--cursor=Z1,Z2]
 //
 // Debian's chromium (/usr/bin/chromium), headless, driven by playwright-core (package-lock.json); no browser
 // is downloaded and the profile is a fresh folder removed at the end. Checks, each printed as "ok WHAT" or
 // "FAIL: WHAT" (the shell test counts them): the page starts; the test points are drawn on every pad in
 // their label colours; dragging on a pad changes the decoded image, and two places decode differently; a
 // stroke on the drawing canvas is encoded and its point appears on the pad; an interpolation strip and a
-// prior sample are drawn; the console shows no error and no request failed. Then a screenshot.
+// prior sample are drawn; the console shows no error and no request failed. Then a screenshot, with the
+// cursor at latent point (Z1, Z2) when --cursor says so.
 'use strict';
 const { chromium } = require('playwright-core');
 const fs = require('fs');
@@ -16,6 +17,8 @@ const path = require('path');
 
 const [url, shot] = process.argv.slice(2);
 const compare = process.argv.includes('--compare');
+const cursorArg = process.argv.find((a) => a.startsWith('--cursor='));
+const cursor = cursorArg ? cursorArg.slice(9).split(',').map(Number) : null;
 let failed = 0;
 function check(what, cond, detail) {
   if (cond) console.log('ok ' + what);
@@ -87,13 +90,18 @@ async function run(page) {
   check('dragging on the pad changes the decoded image', await changed(page, '#view-0', u, first));
   if (compare) check('the second model decodes the same point', (await updates(page, '#view-1')) > 1);
 
-  // a stroke on the drawing canvas: encoded, its point (orange ring) appears on the pad
+  // a stroke on the drawing canvas (a 7): encoded, its point (orange ring) appears on the pad
   const ring = [194, 65, 12];
   const before = await countColour(page, '#pad-0', ring, 24);
   const dbox = await (await page.$('#draw')).boundingBox();
-  await page.mouse.move(dbox.x + dbox.width * 0.5, dbox.y + dbox.height * 0.2);
+  const seven = [[0.28, 0.22], [0.72, 0.22], [0.45, 0.82]];
+  await page.mouse.move(dbox.x + dbox.width * seven[0][0], dbox.y + dbox.height * seven[0][1]);
   await page.mouse.down();
-  for (let i = 1; i <= 10; i++) await page.mouse.move(dbox.x + dbox.width * 0.5, dbox.y + dbox.height * (0.2 + 0.06 * i));
+  for (let k = 1; k < seven.length; k++)
+    for (let i = 1; i <= 8; i++) {
+      const f = i / 8, [x0, y0] = seven[k - 1], [x1, y1] = seven[k];
+      await page.mouse.move(dbox.x + dbox.width * (x0 + f * (x1 - x0)), dbox.y + dbox.height * (y0 + f * (y1 - y0)));
+    }
   await page.mouse.up();
   let encoded = true;
   try {
@@ -113,7 +121,9 @@ async function run(page) {
   const beforeSample = await pixels(page, '#view-0');
   await page.click('#sample');
   check('a prior sample is decoded', await changed(page, '#view-0', u, beforeSample));
-  await page.mouse.move(...at(0.62, 0.4));
+  const range = await page.evaluate(() => S.range); // the page's state (web/app.js)
+  const [zx, zy] = cursor || [0.24 * range, 0.2 * range];
+  await page.mouse.move(...at((zx / range + 1) / 2, (1 - zy / range) / 2));
   await page.waitForTimeout(300);
 }
 
