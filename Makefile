@@ -141,6 +141,8 @@ test: data
 	@ASAN_OPTIONS=detect_leaks=1 scripts/run-tests build-debug --unit-only
 	@# the malformed-input suite again, on the CLI built with ASan + UBSan
 	@ASAN_OPTIONS=detect_leaks=1 NO_VMEM_LIMIT=1 VAE=build-debug/vae ROOT=. bash tests/test_malformed.sh
+	@# vae serve's HTTP side (sockets, malformed requests, slow clients) on the same build
+	@ASAN_OPTIONS=detect_leaks=1 VAE=build-debug/vae ROOT=. bash tests/test_serve.sh
 	@FUZZ_SECONDS=3 scripts/fuzz
 
 # The browser test's npm package (playwright-core, pinned by package-lock.json), from the npm registry only:

@@ -6,7 +6,8 @@
 # Serves MODEL (default: a 784-400-20 VAE trained here for 1 epoch on MNIST into runs/bench-serve/, the
 # PyTorch example's network; decode time does not depend on training) on a free loopback port, runs
 # build/bench/serve_load with 4 keep-alive clients and 2,000 GET /api/decode requests of random z ~ N(0, I),
-# prints its JSON line (errors, median, p90, p99, max in ms, requests per second), and stops the server.
+# prints its JSON line (errors, median, p90, p99, max in ms, requests per second), then the same with one
+# client (the latency without clients queueing behind each other), and stops the server.
 # The server decodes with 1 thread (its default); the clients and the server share the machine's cores.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,5 +38,6 @@ done
 [ -n "$url" ] || { echo "bench/serve.sh: the server did not start" >&2; exit 1; }
 port="${url##*:}"
 port="${port%/}"
-echo "bench/serve.sh: $model (latent $latent) at $url; 4 clients, 2000 decode requests" >&2
+echo "bench/serve.sh: $model (latent $latent) at $url; 4 clients, then 1, 2000 decode requests each time" >&2
 "$load" "$port" "$latent" 4 2000 1
+"$load" "$port" "$latent" 1 2000 2

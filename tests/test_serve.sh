@@ -6,7 +6,8 @@
 #   1. usage: no --model, a missing checkpoint, --compare with another latent size: exit 2 naming the
 #      cause; a port already taken: exit 1;
 #   2. /api/decode's PNG is byte for byte `vae decode --scale 1`'s; /api/encode of test image 0 sent as grey
-#      bytes gives `vae encode`'s mu (within 1e-5); /api/points holds the test images' labels;
+#      bytes gives `vae encode`'s mu (within 1e-5); /api/points holds the test images' labels; a Host header
+#      that does not name the loopback (DNS rebinding) gets 421;
 #   3. malformed HTTP: a garbage request line, a header without a colon, an unknown method, a declared
 #      1 GB body (413 before it is sent), a 20 KB URI (414), 100 KB of headers: each gets a 4xx (or its
 #      connection closed) and the next normal request is answered;
@@ -125,6 +126,11 @@ st, _, body = get("/api/points")
 labels = json.loads(body)["labels"]
 want = list(open(tmp + "/data/t10k-labels-idx1-ubyte", "rb").read()[8:])
 check("points: the 50 test labels", st == 200 and labels == want)
+
+# a Host that is not this machine's loopback name (DNS rebinding) is refused
+st, _, _ = get("/api/info", headers={"Host": "rebound.example:%d" % port})
+st2, _, _ = get("/api/info", headers={"Host": "localhost:%d" % port})
+check("Host rebound.example: 421, Host localhost: 200 (%d, %d)" % (st, st2), st == 421 and st2 == 200)
 
 # 3. malformed HTTP: a 4xx or a closed connection, and the server goes on
 cases = [("a garbage request line", b"HELLO\r\n\r\n"),
