@@ -31,6 +31,10 @@ BLAS_PC     := PKG_CONFIG_PATH=$(BLAS_PCDIR) pkg-config openblas
 BLAS_DIR    := $(patsubst %/,%,$(shell $(BLAS_PC) --variable=libdir 2>/dev/null))
 BLAS_CFLAGS := $(shell $(BLAS_PC) --cflags 2>/dev/null)
 BLAS_LIBS   := $(shell $(BLAS_PC) --libs 2>/dev/null) -Wl,-rpath,$(BLAS_DIR)
+# The other matrix-product engines (src/engine.c picks one at run time; docs/performance.md): oneDNN
+# (libdnnl-dev ships no .pc file, so plain -ldnnl; its OpenMP runtime is libgomp, the same pool) and BLIS,
+# which is not linked but loaded with dlopen when present (its BLAS symbols would collide with OpenBLAS's).
+ENGINE_LIBS := -ldnnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # ALL_CFLAGS adds what the build needs to the user's CFLAGS (so `make CFLAGS=...` keeps working).
@@ -39,7 +43,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # portable x86-64 binary with the same results up to rounding.
 ARCH    ?= -march=native
 ALL_CFLAGS = $(CFLAGS) $(ARCH) -fno-math-errno -fopenmp -D_GNU_SOURCE -Iinclude -Isrc $(BLAS_CFLAGS) $(PKG_CFLAGS)
-LDLIBS  += $(BLAS_LIBS) $(PKG_LIBS) -lm -fopenmp
+LDLIBS  += $(BLAS_LIBS) $(ENGINE_LIBS) $(PKG_LIBS) -lm -fopenmp
 
 # The sanitizer build: ASan + UBSan, every UB report fatal.
 DEBUG_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

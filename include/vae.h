@@ -303,6 +303,21 @@ vae_status vae_save(const vae_model *model, const char *path);
 /** Read a checkpoint written by vae_save (or by the PyTorch interop script) and build the model. */
 vae_status vae_load(vae_model **out, const char *path, int max_batch);
 
+/* ---------------------------------------------------------------- matrix-product engine */
+
+/**
+ * Choose the engine of every matrix product in this process (a setting of the caller, like a thread count):
+ * "auto" (the fastest measured for this CPU's features; docs/performance.md), "openblas", "dnnl" (oneDNN)
+ * or "blis". Without a call, the environment variable VAE_ENGINE chooses, else "auto". A fixed engine,
+ * seed and thread count give bit-identical runs; VAE_ENGINE=openblas gives the results of libvae before
+ * engines existed.
+ * @return VAE_OK, or VAE_ERR_ARG for an unknown name or an engine this machine cannot run.
+ */
+vae_status vae_set_engine(const char *name);
+
+/** @return the name of the engine products run on now ("openblas", "dnnl" or "blis"). */
+const char *vae_engine_name(void);
+
 #if defined(__GNUC__) && __GNUC__ >= 4
 #pragma GCC visibility pop
 #endif

@@ -4,13 +4,14 @@
  * Letters: B batch, (H, W, C) input, (OH, OW, OC) output, K kernel, S stride, P padding, KK = K*K,
  * M rows of a chunk's column matrix (images in the chunk times grid positions).
  *
- * The fast path calls cblas_sgemm directly (OpenBLAS runs its own threads; nothing here calls it from an
- * OpenMP region). im2col and col2im loop over the images of a chunk with OpenMP: each image owns its rows
- * of col and its own output pixels, so no two threads write the same float.
+ * The fast path's products go through the run-time engine (vae__sgemm, engine.h), which runs its own
+ * OpenMP threads; nothing here calls it from an OpenMP region. im2col and col2im loop over the images of a
+ * chunk with OpenMP: each image owns its rows of col and its own output pixels, so no two threads write the
+ * same float.
  */
 #include "conv.h"
+#include "engine.h"
 
-#include <cblas.h>
 #include <string.h>
 
 #define CONV_MAX_SIZE 65536
@@ -149,8 +150,7 @@ void conv2d_forward(float *out, float *col, const float *inp, const float *weigh
         // out (M, OC) = bias rows, then += col (M, CKK) @ weight (OC, CKK)^T
         float *o = out + (size_t)b0 * G * d->OC;
         fill_bias(o, bias, (size_t)M, d->OC);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, d->OC, CKK, 1.0f, col, CKK, weight, CKK, bias ? 1.0f : 0.0f,
-                    o, d->OC);
+        vae__sgemm('N', 'T', M, d->OC, CKK, 1.0f, col, CKK, weight, CKK, bias ? 1.0f : 0.0f, o, d->OC);
     }
 }
 
@@ -167,11 +167,11 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, float *col, cons
             conv_im2col(col + (size_t)i * per, inp + (size_t)(b0 + i) * in_img, d->H, d->W, d->C, d->OH, d->OW, d->K,
                         d->S, d->P);
         // dweight (OC, CKK) += dout^T (OC, M) @ col (M, CKK)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->OC, CKK, M, 1.0f, g, d->OC, col, CKK, 1.0f, dweight, CKK);
+        vae__sgemm('T', 'N', d->OC, CKK, M, 1.0f, g, d->OC, col, CKK, 1.0f, dweight, CKK);
         bias_grad(dbias, g, (size_t)M, d->OC);
         if (!dinp) continue;
         // dcol (M, CKK) = dout (M, OC) @ weight (OC, CKK), reusing col; then scatter it back onto the input
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, CKK, d->OC, 1.0f, g, d->OC, weight, CKK, 0.0f, col, CKK);
+        vae__sgemm('N', 'N', M, CKK, d->OC, 1.0f, g, d->OC, weight, CKK, 0.0f, col, CKK);
         float *di = dinp + (size_t)b0 * in_img;
         memset(di, 0, (size_t)nb * in_img * sizeof(float));
         #pragma omp parallel for schedule(static) if (nb > 1 && (size_t)nb * per > 32768)
@@ -263,8 +263,8 @@ void conv_transpose2d_forward(float *out, float *col, const float *inp, const fl
     for (int b0 = 0; b0 < B; b0 += step) {
         int nb = B - b0 < step ? B - b0 : step, M = nb * G;
         // col (M, OCKK) = inp (M, C) @ weight (C, OCKK)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, OCKK, d->C, 1.0f, inp + (size_t)b0 * G * d->C, d->C,
-                    weight, OCKK, 0.0f, col, OCKK);
+        vae__sgemm('N', 'N', M, OCKK, d->C, 1.0f, inp + (size_t)b0 * G * d->C, d->C, weight, OCKK, 0.0f, col,
+                   OCKK);
         float *o = out + (size_t)b0 * out_img;
         fill_bias(o, bias, (size_t)nb * d->OH * d->OW, d->OC);
         #pragma omp parallel for schedule(static) if (nb > 1 && (size_t)nb * per > 32768)
@@ -287,11 +287,11 @@ void conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float 
         bias_grad(dbias, g, (size_t)nb * d->OH * d->OW, d->OC);
         const float *x = inp + (size_t)b0 * G * d->C; // (M, C)
         // dweight (C, OCKK) += inp^T (C, M) @ dcol (M, OCKK)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->C, OCKK, M, 1.0f, x, d->C, col, OCKK, 1.0f, dweight, OCKK);
+        vae__sgemm('T', 'N', d->C, OCKK, M, 1.0f, x, d->C, col, OCKK, 1.0f, dweight, OCKK);
         // dinp (M, C) = dcol (M, OCKK) @ weight (C, OCKK)^T
         if (dinp)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, d->C, OCKK, 1.0f, col, OCKK, weight, OCKK, 0.0f,
-                        dinp + (size_t)b0 * G * d->C, d->C);
+            vae__sgemm('N', 'T', M, d->C, OCKK, 1.0f, col, OCKK, weight, OCKK, 0.0f, dinp + (size_t)b0 * G * d->C,
+                       d->C);
     }
 }
 

@@ -1,11 +1,12 @@
-/* ops.c: matrix products through OpenBLAS, with naive references of the same signature that the tests
- * compare against on odd shapes. (No function here may take a name of OpenBLAS's own exported kernels,
- * such as sgemm_nt: the dynamic linker would send OpenBLAS's internal calls to it.) OpenBLAS runs its own threads; callers must not call these from inside
- * an OpenMP parallel region (the pthread OpenBLAS would then start threads per OpenMP thread). */
+/* ops.c: matrix products through the run-time engine (engine.h: OpenBLAS, oneDNN or BLIS), with naive
+ * references of the same signature that the tests compare against on odd shapes, and elementwise kernels.
+ * (No function here may take a name of OpenBLAS's own exported kernels, such as sgemm_nt: the dynamic
+ * linker would send OpenBLAS's internal calls to it.) The engines run OpenMP threads of their own; callers
+ * must not call these from inside an OpenMP parallel region. */
 #include "ops.h"
+#include "engine.h"
 #include "fastmath.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -17,7 +18,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 void matmul_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC,
                         act_kind act) {
     // out (B, OC) = inp @ weight^T in one sgemm, then bias and activation together in one pass over out
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
+    vae__sgemm('N', 'T', B, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
     if (!bias && act == ACT_NONE) return;
     static const float zero = 0.0f;
     const float *bb = bias ? bias : &zero;
@@ -54,9 +55,9 @@ void matmul_forward_naive(float *out, const float *inp, const float *weight, con
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int B, int C, int OC) {
     if (dinp) // dinp (B, C) = dout (B, OC) @ weight (OC, C)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+        vae__sgemm('N', 'N', B, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
     // dweight (OC, C) += dout^T (OC, B) @ inp (B, C)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    vae__sgemm('T', 'N', OC, C, B, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
         // column sums; each thread owns a range of columns, so the sums' order does not depend on threads
         #pragma omp parallel if ((size_t)B * OC > 16384)

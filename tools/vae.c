@@ -22,6 +22,7 @@
 #include "image.h"
 #include "man.h"
 #include "model.h"
+#include "runtime.h"
 #include "train.h"
 
 /* ---------------------------------------------------------------- signals */
@@ -316,6 +317,7 @@ static int train_run(int argc, char **argv) {
     if (size > 1) snprintf(who, sizeof who, "train (rank %d)", rank);
     train_args a;
     memset(&a, 0, sizeof a);
+    const char *engine = NULL;
     flag_spec flags[] = {
         {"--data", FLAG_STRING, &a.data, "", "data folder: IDX files, train/ and test/ folders of PNG or JPEG files, or train.csv and test.csv (docs/data.md)", .required = 1},
         {"--out", FLAG_STRING, &a.out, "", "run folder to write (new or empty unless --resume or --force)", .required = 1},
@@ -348,6 +350,7 @@ static int train_run(int argc, char **argv) {
         {"--val", FLAG_INT, &a.val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
         {"--seed", FLAG_INT, &a.seed, "1", "random seed (initialisation, order, noise)", 0, 2147483647},
         {"--threads", FLAG_INT, &a.threads, "0", "threads (0: one per core)", 0, 1024},
+        VAE_TOOL_ENGINE_FLAG(engine),
         {"--save-every", FLAG_INT, &a.save_every, "1", "write the training state every E epochs", 1, 1000000},
         {"--resume", FLAG_BOOL, &a.resume, "", "continue the run in --out from its training state"},
         {"--force", FLAG_BOOL, &a.force, "", "start over in a run folder that is not empty"},
@@ -423,6 +426,7 @@ static int train_run(int argc, char **argv) {
     }
 
     cli_set_threads(a.threads);
+    if ((rc = vae__tool_set_engine("train", flag_find(flags, "--engine")->given ? engine : NULL))) return rc;
     vae_train_state saved;
     memset(&saved, 0, sizeof saved);
     if (a.resume) {
@@ -749,7 +753,7 @@ static int cmd_train(int argc, char **argv) {
 /* ---------------------------------------------------------------- eval */
 
 static int cmd_eval(int argc, char **argv) {
-    const char *model_path, *data, *split, *per_image;
+    const char *model_path, *data, *split, *per_image, *engine;
     int n, threads, iwae_k;
     flag_spec flags[] = {{"--model", FLAG_STRING, &model_path, "", "checkpoint (model.safetensors)", .required = 1},
                          {"--data", FLAG_STRING, &data, "", "data folder", .required = 1},
@@ -760,10 +764,12 @@ static int cmd_eval(int argc, char **argv) {
                          {"--per-image", FLAG_STRING, &per_image, "",
                           "write index,label,loss,recon,kl (and nll with --iwae-k) per image to CSV"},
                          {"--threads", FLAG_INT, &threads, "0", "threads (0: one per core)", 0, 1024},
+                         VAE_TOOL_ENGINE_FLAG(engine),
                          {NULL}};
     int rc = flags_parse("eval", "--model CKPT --data DIR [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
     cli_set_threads(threads);
+    if ((rc = vae__tool_set_engine("eval", flag_find(flags, "--engine")->given ? engine : NULL))) return rc;
     // images per batch; with --iwae-k the k samples of one image are decoded together (up to 8192 rows)
     const int batch = 1000, rows = iwae_k > batch ? (iwae_k < 8192 ? iwae_k : 8192) : batch;
     vae_model *m = NULL;
