@@ -101,9 +101,10 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libvae.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libvae.a $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libvae.a
+# Benchmarks link the tool's OpenMP wait policy (tools/omp_env.c), so they measure what `vae` does.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libvae.a $(BUILD)/obj/tools/omp_env.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libvae.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/obj/tools/omp_env.o $(BUILD)/libvae.a $(LDLIBS)
 
 # build/vae-mpi: the CLI with data-parallel training over Open MPI (docs/scale.md), built with `all` when Open
 # MPI's pkg-config file (ompi-c) or compiler wrapper (mpicc) is there: build/vae's objects with

@@ -1,5 +1,4 @@
-/* runtime.h: the vae tool's run-time settings (tools/runtime.c): the matrix-product engine here, and the
- * OpenMP wait policy, which runtime.c sets before main() runs. */
+/* runtime.h: the vae tool's choice of matrix-product engine (tools/runtime.c). */
 #ifndef VAE_TOOL_RUNTIME_H
 #define VAE_TOOL_RUNTIME_H
 
