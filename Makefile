@@ -219,7 +219,8 @@ dist:
 	$(MAKE) BUILD=$(DIST) ARCH="$(INSTALL_ARCH)" $(DIST_FILES)
 
 # vae.pc: static linking (pkg-config --static) adds the private requirements: the pkg-config packages of
-# PKGS, OpenBLAS's OpenMP build by path with its rpath (as the Makefile links it), OpenMP and libm.
+# PKGS, OpenBLAS's OpenMP build by path with its rpath (as the Makefile links it), the other engines'
+# libraries (ENGINE_LIBS), OpenMP and libm.
 install: dist
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
@@ -240,7 +241,7 @@ install: dist
 	  echo 'Version: $(VERSION)'; \
 	  echo 'Requires.private: $(PKGS)'; \
 	  echo 'Libs: -L$${libdir} -lvae'; \
-	  echo 'Libs.private: $(BLAS_LIBS) -fopenmp -lm'; \
+	  echo 'Libs.private: $(BLAS_LIBS) $(ENGINE_LIBS) -fopenmp -lm'; \
 	  echo 'Cflags: -I$${includedir}'; } >$(DESTDIR)$(LIBDIR)/pkgconfig/vae.pc
 	@[ -n "$(DESTDIR)" ] || echo "make install: programs linked with -lvae find libvae.so once the loader's cache knows it: run ldconfig"
 

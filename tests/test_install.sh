@@ -7,7 +7,8 @@
 # (libvae.a); both must print what build/examples/decode prints and write the PGM that `vae decode --out
 # x.csv` implies, byte for byte. Also: exactly the promised files are installed and uninstalled;
 # `nm -D` of the installed libvae.so lists exactly the functions that the installed vae.h declares; the man
-# pages format without warnings; `vae --version` reports the header's version.
+# pages format without warnings; `vae --version` reports the header's version; every matrix-product engine
+# runs in the portable build.
 #
 # Needs VAE (the vae binary) and ROOT (the repository root) in the environment (scripts/run-tests sets
 # them). Prints "N passed, N failed" last; exits non-zero on failure.
@@ -34,7 +35,7 @@ subset "$ROOT/data/mnist" "$tmp/data" 512 64
 model="$tmp/run/model.safetensors"
 z="0.5,-1.0"
 # The reference: `vae decode`'s mean values, made into decode.c's PGM with its float arithmetic.
-"$VAE" decode --model "$model" --z "$z" --out "$tmp/ref.csv" || fail "vae decode"
+VAE_ENGINE=openblas "$VAE" decode --model "$model" --z "$z" --out "$tmp/ref.csv" || fail "vae decode"
 "$PY" - "$tmp/ref.csv" "$tmp/ref.pgm" <<'PY' || fail "$PY with numpy could not write the reference PGM"
 import sys
 import numpy as np
@@ -136,6 +137,17 @@ mkdir -p "$tmp/pc"
 sed "s|^prefix=.*|prefix=$d|" "$d/lib/pkgconfig/vae.pc" >"$tmp/pc/vae.pc"
 check "pkg-config reads vae.pc (version $version)" [ "$(PKG_CONFIG_PATH="$tmp/pc" pkg-config --modversion vae)" = "$version" ]
 link_check "DESTDIR install" "$tmp/pc" "$d/lib"
+# the engines chosen at run time work in the portable build: each decodes the reference's z as the build's
+# vae does with VAE_ENGINE=openblas, to rounding
+for engine in auto openblas dnnl blis; do
+    if ! VAE_ENGINE=$engine "$d/bin/vae" decode --model "$model" --z "$z" --out "$tmp/e-$engine.csv" 2>"$tmp/e.err"; then
+        fail "the installed vae with VAE_ENGINE=$engine: $(head -c 300 "$tmp/e.err")"
+        continue
+    fi
+    check "the installed vae with VAE_ENGINE=$engine decodes as the build does (max difference 1e-5)" \
+        "$PY" -c 'import sys, numpy as np; a, b = (np.loadtxt(f, delimiter=",") for f in sys.argv[1:]); sys.exit(int(np.abs(a - b).max() > 1e-5))' \
+        "$tmp/ref.csv" "$tmp/e-$engine.csv"
+done
 make -s -C "$ROOT" uninstall DESTDIR="$dest" >/dev/null 2>&1 || fail "make uninstall DESTDIR=$dest"
 left="$(cd "$dest" && find . ! -type d | tr '\n' ' ')"
 check "make uninstall removes every installed file (left: $left)" [ -z "$left" ]

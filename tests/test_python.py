@@ -48,6 +48,13 @@ def csv_floats(path, skip_header=False):
 
 libvae.set_threads(1)
 check("libvae.__version__ is the header's version", libvae.__version__ == VERSION, libvae.__version__)
+for name in ("openblas", "auto"):
+    check(f"set_engine({name!r}) picks an engine", libvae.set_engine(name) in ("openblas", "dnnl", "blis"))
+try:
+    libvae.set_engine("no-such-engine")
+    check("an unknown engine raises VaeError", False, "no exception")
+except libvae.VaeError as e:
+    check("an unknown engine raises VaeError naming it", "no-such-engine" in str(e), str(e))
 check("libvae.__version__ is what vae --version reports",
       vae("--version").strip() == f"vae {VERSION} (libvae {libvae.__version__})")
 

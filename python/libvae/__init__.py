@@ -24,7 +24,7 @@ from collections import namedtuple
 import numpy as np
 
 __all__ = ["VaeError", "Rng", "Config", "TrainOpts", "Losses", "Model", "Trainer", "read_idx", "load_split",
-           "set_threads", "__version__"]
+           "set_threads", "set_engine", "engine", "__version__"]
 
 
 def _find_library():
@@ -126,6 +126,8 @@ _proto("vae_encode", ctypes.c_int, _model, _f32, _i32, ctypes.c_int, _f32, _f32)
 _proto("vae_decode", ctypes.c_int, _model, _f32, _i32, ctypes.c_int, _f32)
 _proto("vae_save", ctypes.c_int, _model, ctypes.c_char_p)
 _proto("vae_load", ctypes.c_int, _P(_model), ctypes.c_char_p, ctypes.c_int)
+_proto("vae_set_engine", ctypes.c_int, ctypes.c_char_p)
+_proto("vae_engine_name", ctypes.c_char_p)
 
 __version__ = _lib.vae_version().decode()
 
@@ -176,6 +178,18 @@ def set_threads(n):
     """Threads of OpenMP and OpenBLAS, as `vae --threads N` sets them (the library itself never does)."""
     for name in ("omp_set_num_threads", "openblas_set_num_threads"):
         getattr(_lib, name)(ctypes.c_int(int(n)))
+
+
+def set_engine(name):
+    """The matrix-product engine: "auto", "openblas", "dnnl" or "blis" (vae_set_engine; without a call the
+    VAE_ENGINE environment variable chooses, else "auto", as for the CLI). Returns the engine now in use."""
+    _check(_lib.vae_set_engine(name.encode()))
+    return engine()
+
+
+def engine():
+    """The name of the engine products run on now."""
+    return _lib.vae_engine_name().decode()
 
 
 # ---------------------------------------------------------------- random numbers
