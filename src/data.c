@@ -25,6 +25,7 @@
  */
 #include "data.h"
 #include "common.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -73,30 +74,15 @@ static const char *idx_type_name(int type) {
 static vae_status idx_open(idx_file *f, const char *path, const char *kind) {
     memset(f, 0, sizeof *f);
     f->path = path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return vae_fail(VAE_ERR_IO, "%s: no such file", path);
-        return vae_fail(VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return vae_fail(VAE_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return vae_fail(VAE_ERR_IO, "%s: is a directory, expected %s", path, kind);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return vae_fail(VAE_ERR_IO, "%s: not a regular file", path);
-    }
-    if (st.st_size == 0) {
+    vae_status st;
+    long long size = 0;
+    int fd = vae__open_regular(path, kind, &size, &st);
+    if (fd < 0) return st;
+    if (size == 0) {
         close(fd);
         return vae_fail(VAE_ERR_FORMAT, "%s: empty file", path);
     }
-    f->file_size = (uint64_t)st.st_size;
+    f->file_size = (uint64_t)size;
     unsigned char magic[2] = {0, 0};
     ssize_t got = pread(fd, magic, 2, 0);
     if (got < 0) {
@@ -137,7 +123,17 @@ static vae_status idx_read(idx_file *f, void *buf, size_t len, size_t *got) {
             if (colon) msg = colon + 2;
             return vae_fail(VAE_ERR_FORMAT, "%s: corrupt gzip data (%s)", f->path, msg);
         }
-        if (n == 0) break;
+        if (n == 0) {
+            /* gzread ends a stream cut short (no trailer, or cut inside the data) like a complete one; only
+             * gzerror tells: Z_BUF_ERROR "unexpected end of file". A complete stream has had its CRC-32 and
+             * length checked by then (a mismatch is a read error above). */
+            int zerr = 0;
+            gzerror(f->gz, &zerr);
+            if (zerr == Z_BUF_ERROR)
+                return vae_fail(VAE_ERR_FORMAT, "%s: truncated gzip file (the stream ends before its end marker "
+                                "and checksum)", f->path);
+            break;
+        }
         p += n;
         *got += (size_t)n;
         len -= (size_t)n;
@@ -554,30 +550,104 @@ static vae_status class_names(const char *dir, name_list *classes) {
     return st;
 }
 
-/* Read the header of an open image file and check it is a PNG or JPEG (by content) of sane size. */
-static vae_status image_info(FILE *f, const char *path, int *w, int *h, int *comp) {
+#define IMG_MAX_FILE_BYTES ((long long)64 << 20) /* largest image file: 64 MiB */
+
+/* zlib allocates through the library's allocator, so the failure-injection tests reach it too. */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size) { return vae_calloc(items, size); }
+static void z_free(voidpf opaque, voidpf p) { vae_mem_free(p); }
+
+/*
+ * Check a PNG file's integrity, which stb_image does not: every chunk's length within the file and its
+ * CRC-32 (zlib's crc32), the IDAT chunks' zlib stream complete with its Adler-32 (zlib's inflate, output
+ * discarded), and an IEND chunk. A flipped byte anywhere in a chunk is "corrupt", a file cut short
+ * "truncated"; bytes after IEND are ignored.
+ */
+static vae_status png_verify(const unsigned char *b, size_t len, const char *path) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    z.zalloc = z_alloc, z.zfree = z_free;
+    if (inflateInit(&z) != Z_OK) return vae_fail(VAE_ERR_NOMEM, "%s: out of memory checking the PNG data", path);
+    unsigned char scratch[16384];
+    int z_end = 0, iend = 0, zrc = Z_OK;
+    vae_status st = VAE_OK;
+    size_t p = 8;
+    while (st == VAE_OK && !iend) {
+        if (len - p < 12) {
+            st = vae_fail(VAE_ERR_FORMAT, "%s: truncated PNG file (%zu bytes; it ends before its IEND chunk)", path,
+                          len);
+            break;
+        }
+        uint32_t n = read_be32(b + p);
+        const unsigned char *type = b + p + 4, *data = b + p + 8;
+        char name[5] = {0};
+        for (int i = 0; i < 4; i++) name[i] = type[i] >= 32 && type[i] < 127 ? (char)type[i] : '?';
+        if (n > 0x7fffffffu || n > len - p - 12) {
+            st = vae_fail(VAE_ERR_FORMAT, "%s: truncated PNG file: chunk '%s' at byte %zu holds %u bytes, the file "
+                          "only %zu more", path, name, p, n, len - p - 12);
+            break;
+        }
+        if (crc32(crc32(0L, Z_NULL, 0), type, n + 4) != read_be32(data + n)) {
+            st = vae_fail(VAE_ERR_FORMAT, "%s: corrupt PNG file: chunk '%s' at byte %zu fails its CRC check", path,
+                          name, p);
+            break;
+        }
+        if (memcmp(type, "IDAT", 4) == 0 && !z_end) {
+            z.next_in = (unsigned char *)data; /* zlib's next_in is not const in every version */
+            z.avail_in = n;
+            while (z.avail_in > 0 && zrc == Z_OK) {
+                z.next_out = scratch;
+                z.avail_out = sizeof scratch;
+                zrc = inflate(&z, Z_NO_FLUSH);
+                if (zrc == Z_BUF_ERROR) zrc = Z_OK; /* no progress possible until more input */
+            }
+            if (zrc == Z_STREAM_END) z_end = 1;
+            else if (zrc == Z_MEM_ERROR) st = vae_fail(VAE_ERR_NOMEM, "%s: out of memory checking the PNG data", path);
+            else if (zrc != Z_OK)
+                st = vae_fail(VAE_ERR_FORMAT, "%s: corrupt PNG file: the image data fails its zlib check (%s)", path,
+                              z.msg ? z.msg : "bad stream");
+        }
+        iend = memcmp(type, "IEND", 4) == 0;
+        p += 12 + (size_t)n;
+    }
+    /* the stream may end inside the last IDAT's data with output still to come: drain it */
+    while (st == VAE_OK && !z_end && zrc == Z_OK) {
+        z.next_out = scratch;
+        z.avail_out = sizeof scratch;
+        zrc = inflate(&z, Z_NO_FLUSH);
+        if (zrc == Z_STREAM_END) z_end = 1;
+        else if (zrc != Z_OK && zrc != Z_BUF_ERROR)
+            st = vae_fail(VAE_ERR_FORMAT, "%s: corrupt PNG file: the image data fails its zlib check (%s)", path,
+                          z.msg ? z.msg : "bad stream");
+        else if (zrc == Z_BUF_ERROR || z.avail_out > 0) break;
+    }
+    if (st == VAE_OK && !z_end)
+        st = vae_fail(VAE_ERR_FORMAT, "%s: truncated PNG file: the image data ends before its zlib stream does", path);
+    inflateEnd(&z);
+    return st;
+}
+
+/* Check that an image file held in memory is a PNG or JPEG (by content) of sane size, intact (PNG), and
+ * read its header. */
+static vae_status image_info(const unsigned char *buf, size_t len, const char *path, int *w, int *h, int *comp) {
     static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char magic[8];
-    size_t got = fread(magic, 1, sizeof magic, f);
-    if (ferror(f)) return vae_fail(VAE_ERR_IO, "%s: read error: %s", path, strerror(errno));
-    int is_png = got == 8 && memcmp(magic, png, 8) == 0;
-    int is_jpeg = got >= 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
+    int is_png = len >= 8 && memcmp(buf, png, 8) == 0;
+    int is_jpeg = len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff;
     if (!is_png && !is_jpeg)
-        return vae_fail(VAE_ERR_FORMAT, "%s: not a PNG or JPEG file%s", path, got == 0 ? " (empty)" : "");
-    if (is_png) {
+        return vae_fail(VAE_ERR_FORMAT, "%s: not a PNG or JPEG file%s", path, len == 0 ? " (empty)" : "");
+    if (is_png && len >= 24 && memcmp(buf + 12, "IHDR", 4) == 0) {
         /* the IHDR chunk comes first: width and height at bytes 16..23; checked here so that the message
          * names the size (stbi_info refuses sizes whose bytes overflow an int only as "unknown image type") */
-        unsigned char ihdr[16];
-        if (fread(ihdr, 1, sizeof ihdr, f) == sizeof ihdr && memcmp(ihdr + 4, "IHDR", 4) == 0) {
-            uint64_t pw = read_be32(ihdr + 8), ph = read_be32(ihdr + 12);
-            if (pw * ph > IMG_MAX_PIXELS)
-                return vae_fail(VAE_ERR_FORMAT, "%s: %llux%llu pixels exceed the limit of %u pixels per image", path,
-                                (unsigned long long)pw, (unsigned long long)ph, IMG_MAX_PIXELS);
-        }
+        uint64_t pw = read_be32(buf + 16), ph = read_be32(buf + 20);
+        if (pw * ph > IMG_MAX_PIXELS)
+            return vae_fail(VAE_ERR_FORMAT, "%s: %llux%llu pixels exceed the limit of %u pixels per image", path,
+                            (unsigned long long)pw, (unsigned long long)ph, IMG_MAX_PIXELS);
     }
-    if (fseek(f, 0, SEEK_SET) != 0) return vae_fail(VAE_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+    if (is_png) {
+        vae_status st = png_verify(buf, len, path);
+        if (st != VAE_OK) return st;
+    }
     /* (stbi_info tries every format in turn, so its failure reason is the last one's: not worth showing) */
-    if (!stbi_info_from_file(f, w, h, comp))
+    if (!stbi_info_from_memory(buf, (int)len, w, h, comp))
         return vae_fail(VAE_ERR_FORMAT, "%s: damaged %s header", path, is_png ? "PNG" : "JPEG");
     /* stb_image refuses sides over 2^24 itself; the pixel cap bounds what one decode allocates */
     if (*w <= 0 || *h <= 0 || *comp < 1 || *comp > 4)
@@ -588,6 +658,47 @@ static vae_status image_info(FILE *f, const char *path, int *w, int *h, int *com
     return VAE_OK;
 }
 
+/* Read a whole image file into *buf (grown as needed, capacity *cap); *len receives its size. Only regular
+ * files are opened (vae__open_regular: a FIFO never blocks). */
+static vae_status read_image_file(const char *path, unsigned char **buf, size_t *cap, size_t *len) {
+    vae_status st;
+    long long size = 0;
+    int fd = vae__open_regular(path, "a PNG or JPEG file", &size, &st);
+    if (fd < 0) return st;
+    if (size > IMG_MAX_FILE_BYTES) {
+        close(fd);
+        return vae_fail(VAE_ERR_FORMAT, "%s: %lld bytes, more than the limit of %lld bytes per image file", path, size,
+                        IMG_MAX_FILE_BYTES);
+    }
+    if ((size_t)size + 1 > *cap) {
+        unsigned char *p = vae_realloc(*buf, (size_t)size + 1);
+        if (!p) {
+            close(fd);
+            return vae_fail(VAE_ERR_NOMEM, "%s: out of memory reading %lld bytes", path, size);
+        }
+        *buf = p, *cap = (size_t)size + 1;
+    }
+    size_t have = 0;
+    for (;;) { /* read to the end (one byte past the size finds a file that grew) */
+        ssize_t n = read(fd, *buf + have, *cap - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return vae_fail(VAE_ERR_IO, "%s: read error: %s", path, strerror(e));
+        }
+        if (n == 0) break;
+        have += (size_t)n;
+        if (have == *cap) {
+            close(fd);
+            return vae_fail(VAE_ERR_IO, "%s: file changed while being read", path);
+        }
+    }
+    close(fd);
+    *len = have;
+    return VAE_OK;
+}
+
 /* Decode every file of list (paths relative to dir) into ds->pixels (n, h*w*c), in list order. */
 static vae_status decode_images(vae_dataset *ds, const char *dir, const name_list *list) {
     size_t n = list->n;
@@ -595,19 +706,19 @@ static vae_status decode_images(vae_dataset *ds, const char *dir, const name_lis
     size_t cap = 0, dim = 0;
     int H = 0, W = 0, C = 0, first_comp = 0;
     char path[4096], first[4096];
+    unsigned char *file = NULL; /* the current file's bytes, one buffer reused */
+    size_t file_cap = 0;
     vae_status st = VAE_OK;
     for (size_t i = 0; i < n && st == VAE_OK; i++) {
         if (join_path(path, sizeof path, dir, list->names[i]) != 0) {
             st = vae_fail(VAE_ERR_ARG, "%s: path too long", dir);
             break;
         }
-        FILE *f = fopen(path, "rbe"); /* e: close on exec */
-        if (!f) {
-            st = vae_fail(VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-            break;
-        }
+        size_t len = 0;
+        st = read_image_file(path, &file, &file_cap, &len);
+        if (st != VAE_OK) break;
         int w, h, comp;
-        st = image_info(f, path, &w, &h, &comp);
+        st = image_info(file, len, path, &w, &h, &comp);
         int c = comp >= 3 ? 3 : 1; /* alpha is dropped */
         if (st == VAE_OK && i == 0) {
             H = h, W = w, C = c, first_comp = comp;
@@ -641,7 +752,7 @@ static vae_status decode_images(vae_dataset *ds, const char *dir, const name_lis
         }
         if (st == VAE_OK) {
             int w2, h2, c2;
-            unsigned char *img = stbi_load_from_file(f, &w2, &h2, &c2, C);
+            unsigned char *img = stbi_load_from_memory(file, (int)len, &w2, &h2, &c2, C);
             if (!img) {
                 const char *why = stbi_failure_reason() ? stbi_failure_reason() : "?";
                 st = strcmp(why, "outofmem") == 0
@@ -656,8 +767,8 @@ static vae_status decode_images(vae_dataset *ds, const char *dir, const name_lis
                 stbi_image_free(img);
             }
         }
-        fclose(f);
     }
+    vae_mem_free(file);
     if (st != VAE_OK) {
         vae_mem_free(pixels);
         return st;

@@ -2,8 +2,8 @@
  *
  * Mosaics are built pixel by pixel in memory and encoded with stb_image_write, so every pixel is exactly
  * round(clamp(v, 0, 1) * 255) (NaN counts as 0). Plots are drawn with cairo on an ARGB image surface.
- * Both are written atomically: a temporary file "<path>.tmp-<pid>-<k>" in the same folder, flushed,
- * fsync'ed, closed, then renamed over `path`; on any failure the temporary file is removed.
+ * Both are written atomically through vae__atomic (fileio.h): a temporary file in the same folder,
+ * flushed, fsync'ed, renamed over `path`, the folder fsync'ed; on any failure the temporary file is removed.
  *
  * Plot layout, from the outside in: margins sized from the measured text (title on top, x tick labels and
  * x label below, y label and y tick labels on the left), then the plot area with a light grid at the
@@ -16,9 +16,7 @@
 #include "image.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,85 +26,8 @@
 #include <stb_image_write.h>
 
 #include "common.h"
+#include "fileio.h"
 
-/* ---------------------------------------------------------------- atomic files */
-
-typedef struct {
-    const char *path;  /* final name */
-    char *tmp;         /* temporary name in the same folder (vae_malloc) */
-    FILE *f;
-    int write_errno;   /* first errno seen by a write callback, 0 if none */
-} atomic_file;
-
-static atomic_uint tmp_counter;
-
-/* Create the temporary file. O_EXCL so two writers never share one; mode 0666 so the umask applies
- * as for any new file (mkstemp would leave the final file at 0600). */
-static vae_status atomic_open(atomic_file *af, const char *path) {
-    memset(af, 0, sizeof *af);
-    af->path = path;
-    size_t len = strlen(path) + 64;
-    af->tmp = vae_malloc(len);
-    if (!af->tmp) return vae_fail(VAE_ERR_NOMEM, "out of memory writing '%s'", path);
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(af->tmp, len, "%s.tmp-%ld-%u", path, (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
-        fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        int e = errno;
-        vae_mem_free(af->tmp);
-        af->tmp = NULL;
-        return vae_fail(VAE_ERR_IO, "cannot write '%s': %s", path, strerror(e));
-    }
-    af->f = fdopen(fd, "wb");
-    if (!af->f) {
-        int e = errno;
-        close(fd);
-        unlink(af->tmp);
-        vae_mem_free(af->tmp);
-        af->tmp = NULL;
-        if (e == ENOMEM) return vae_fail(VAE_ERR_NOMEM, "out of memory writing '%s'", path);
-        return vae_fail(VAE_ERR_IO, "cannot write '%s': %s", path, strerror(e));
-    }
-    return VAE_OK;
-}
-
-/* Remove the temporary file after a failure. */
-static void atomic_abort(atomic_file *af) {
-    if (af->f) fclose(af->f);
-    af->f = NULL;
-    if (af->tmp) {
-        unlink(af->tmp);
-        vae_mem_free(af->tmp);
-        af->tmp = NULL;
-    }
-}
-
-/* Flush, fsync, close and rename; on failure remove the temporary file and name the path. */
-static vae_status atomic_commit(atomic_file *af) {
-    int e = af->write_errno;
-    if (!e && fflush(af->f) != 0) e = errno;
-    if (!e && fsync(fileno(af->f)) != 0) e = errno;
-    int rc = fclose(af->f);
-    af->f = NULL;
-    if (!e && rc != 0) e = errno;
-    if (!e && rename(af->tmp, af->path) != 0) e = errno;
-    if (e) {
-        atomic_abort(af);
-        return vae_fail(VAE_ERR_IO, "cannot write '%s': %s", af->path, strerror(e ? e : EIO));
-    }
-    vae_mem_free(af->tmp);
-    af->tmp = NULL;
-    return VAE_OK;
-}
-
-static void atomic_write(atomic_file *af, const void *data, size_t size) {
-    if (af->write_errno || size == 0) return;
-    errno = 0;
-    if (fwrite(data, 1, size, af->f) != size) af->write_errno = errno ? errno : EIO;
-}
 
 /* ---------------------------------------------------------------- mosaics */
 
@@ -205,15 +126,15 @@ vae_status vae_write_mosaic(const char *path, const float *images, int n, int co
     size_t len;
     vae_status st = vae_mosaic_png(path, &png, &len, images, n, cols, h, w, c, scale, border);
     if (st != VAE_OK) return st;
-    atomic_file af;
-    st = atomic_open(&af, path);
+    vae__atomic af;
+    st = vae__atomic_open(&af, path);
     if (st != VAE_OK) {
         vae_mem_free(png);
         return st;
     }
-    atomic_write(&af, png, len);
+    vae__atomic_write(&af, png, len);
     vae_mem_free(png);
-    return atomic_commit(&af);
+    return vae__atomic_commit(&af);
 }
 
 /* ---------------------------------------------------------------- colours */
@@ -458,8 +379,8 @@ static void plot_frame(plot *p) {
 }
 
 static cairo_status_t cairo_write_cb(void *closure, const unsigned char *data, unsigned int length) {
-    atomic_file *af = closure;
-    atomic_write(af, data, length);
+    vae__atomic *af = closure;
+    vae__atomic_write(af, data, length);
     return af->write_errno ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
 }
 
@@ -476,17 +397,17 @@ static vae_status plot_finish(plot *p, const char *path) {
         st = vae_fail(VAE_ERR_IO, "cannot draw '%s': %s", path, cairo_status_to_string(cs));
     } else {
         cairo_surface_flush(p->surface);
-        atomic_file af;
-        st = atomic_open(&af, path);
+        vae__atomic af;
+        st = vae__atomic_open(&af, path);
         if (st == VAE_OK) {
             cs = cairo_surface_write_to_png_stream(p->surface, cairo_write_cb, &af);
             if (cs != CAIRO_STATUS_SUCCESS && !af.write_errno) {
-                atomic_abort(&af);
+                vae__atomic_abort(&af);
                 st = cs == CAIRO_STATUS_NO_MEMORY ? vae_fail(VAE_ERR_NOMEM, "out of memory encoding '%s'", path)
                                                   : vae_fail(VAE_ERR_IO, "cannot write '%s': %s", path,
                                                              cairo_status_to_string(cs));
             } else {
-                st = atomic_commit(&af);
+                st = vae__atomic_commit(&af);
             }
         }
     }

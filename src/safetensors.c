@@ -14,6 +14,7 @@
  */
 #include "safetensors.h"
 #include "common.h"
+#include "fileio.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -443,32 +444,17 @@ static int read_full(int fd, void *buf, size_t n) {
 
 vae_status st_read(st_file *f, const char *path) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return vae_fail(VAE_ERR_IO, "%s: no such file", path);
-        return vae_fail(VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    }
     vae_status s = VAE_OK;
+    long long size = 0;
+    int fd = vae__open_regular(path, "a safetensors file", &size, &s);
+    if (fd < 0) return s;
     char *header = NULL;
     uint8_t *data = NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        s = vae_fail(VAE_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    if ((uint64_t)size > SIZE_MAX / 2) {
+        s = vae_fail(VAE_ERR_FORMAT, "%s: file too large (%lld bytes)", path, size);
         goto done;
     }
-    if (S_ISDIR(st.st_mode)) {
-        s = vae_fail(VAE_ERR_IO, "%s: is a directory, expected a safetensors file", path);
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        s = vae_fail(VAE_ERR_IO, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((uint64_t)st.st_size > SIZE_MAX / 2) {
-        s = vae_fail(VAE_ERR_FORMAT, "%s: file too large (%lld bytes)", path, (long long)st.st_size);
-        goto done;
-    }
-    size_t len = (size_t)st.st_size;
+    size_t len = (size_t)size;
     if (len < 8) {
         s = too_short(len, path);
         goto done;
@@ -595,61 +581,8 @@ static char *build_header(const st_entry *entries, int n, const char *const *met
     return text;
 }
 
-/* The process umask, read without changing it (umask() is process-wide and racy); 022 if unknown. */
-static mode_t current_umask(void) {
-    mode_t mask = 022;
-    FILE *fp = fopen("/proc/self/status", "re");
-    if (!fp) return mask;
-    char line[256];
-    unsigned int m;
-    while (fgets(line, sizeof line, fp))
-        if (sscanf(line, "Umask: %o", &m) == 1) {
-            mask = (mode_t)m & 0777;
-            break;
-        }
-    fclose(fp);
-    return mask;
-}
-
-/* The folder holding path ("." for a bare name, "/" for "/name"), allocated. */
-static char *parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-    if (slash && n == 0) n = 1;
-    char *dir = vae_malloc(n + 1);
-    if (!dir) return NULL;
-    memcpy(dir, slash ? path : ".", n);
-    dir[n] = '\0';
-    return dir;
-}
-
-/* fsync a folder, so a rename inside it survives a crash. 0, or -1 with errno set. */
-static int sync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0 && (e == EINVAL || e == EROFS)) rc = 0;  /* file systems that cannot sync a folder */
-    errno = e;
-    return rc;
-}
-
-/* Test-only hook: with VAE_TEST_PAUSE_IN_WRITE=SECONDS in the environment, st_write sleeps that long between
- * writing (and syncing) the temporary file and renaming it over path, so tests/test_crash.sh and
- * tests/test_signals.sh can kill the process inside a checkpoint write. Unset or empty: no effect. */
-static void test_pause_in_write(void) {
-    const char *s = getenv("VAE_TEST_PAUSE_IN_WRITE");
-    double sec = s && *s ? strtod(s, NULL) : 0.0;
-    if (!(sec > 0 && sec < 3600)) return;
-    struct timespec ts = {(time_t)sec, (long)((sec - (double)(time_t)sec) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 vae_status st_write(const char *path, const st_entry *entries, int n, const char *const *meta_kv) {
     size_t total;
-    int e = 0;  /* errno of the failed step */
     vae_status s = check_entries(path, entries, n, meta_kv, &total);
     if (s != VAE_OK) return s;
 
@@ -661,68 +594,21 @@ vae_status st_write(const char *path, const st_entry *entries, int n, const char
     uint8_t prefix[8];
     for (int i = 0; i < 8; i++) prefix[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
 
-    const char suffix[] = ".tmp.XXXXXX";
-    size_t path_len = strlen(path);
-    /* Allocate everything before the old file is touched, so running out of memory replaces nothing. */
-    char *tmp = vae_malloc(path_len + sizeof suffix);
-    char *dir = parent_dir(path);
-    if (!tmp || !dir) {
+    vae__atomic a;
+    s = vae__atomic_open(&a, path);
+    if (s != VAE_OK) {
         cJSON_free(json);
-        vae_mem_free(tmp);
-        vae_mem_free(dir);
-        return vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
+        return s;
     }
-    memcpy(tmp, path, path_len);
-    memcpy(tmp + path_len, suffix, sizeof suffix);
-
-    /* Keep the mode of the file being replaced; a new file gets 0666 less the umask, like fopen's. */
-    struct stat old;
-    mode_t mode = stat(path, &old) == 0 && S_ISREG(old.st_mode) ? (old.st_mode & 07777)
-                                                                : (0666 & ~current_umask());
-    FILE *fp = NULL;
-    const char *step = "cannot create a temporary file";
-    int fd = mkstemp(tmp);
-    if (fd < 0) goto fail_no_file;
-    step = "cannot write";
-    if (fchmod(fd, mode) != 0) goto fail;
-    fp = fdopen(fd, "wb");
-    if (!fp) goto fail;
-    fd = -1;
-    if (fwrite(prefix, 1, 8, fp) != 8 || fwrite(json, 1, json_len, fp) != json_len ||
-        fwrite("       ", 1, hlen - json_len, fp) != hlen - json_len)
-        goto fail;
+    static const char spaces[8] = "       ";
+    vae__atomic_write(&a, prefix, 8);
+    vae__atomic_write(&a, json, json_len);
+    vae__atomic_write(&a, spaces, hlen - json_len);
+    cJSON_free(json);
     for (int i = 0; i < n; i++) {
         size_t nbytes = st_dtype_size(entries[i].dtype);
         for (int d = 0; d < entries[i].ndim; d++) nbytes *= (size_t)entries[i].shape[d];
-        if (nbytes && fwrite(entries[i].data, 1, nbytes, fp) != nbytes) goto fail;
+        vae__atomic_write(&a, entries[i].data, nbytes);
     }
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) goto fail;
-    if (fclose(fp) != 0) {
-        fp = NULL;
-        goto fail;
-    }
-    fp = NULL;
-    test_pause_in_write();
-    step = "cannot rename the temporary file over it";
-    if (rename(tmp, path) != 0) goto fail;
-    cJSON_free(json);
-    vae_mem_free(tmp);
-    s = sync_dir(dir) != 0 ? vae_fail(VAE_ERR_IO, "%s: written, but syncing its folder %s failed: %s", path,
-                                      dir, strerror(errno))
-                           : VAE_OK;
-    vae_mem_free(dir);
-    return s;
-
-fail:
-    e = errno;
-    if (fp) fclose(fp);
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    errno = e;
-fail_no_file:
-    e = errno;
-    cJSON_free(json);
-    vae_mem_free(tmp);
-    vae_mem_free(dir);
-    return vae_fail(VAE_ERR_IO, "%s: %s: %s", path, step, strerror(e));
+    return vae__atomic_commit(&a);
 }

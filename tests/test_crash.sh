@@ -67,8 +67,8 @@ after_kill() {
         n_model=$((n_model + 1))
         if loads "$R/model.safetensors"; then ok; else fail "$what: model.safetensors does not load: $(cat "$tmp/eval.err")"; fi
     fi
-    if compgen -G "$R/*.safetensors.tmp.*" >/dev/null; then
-        n_tmp=$((n_tmp + $(compgen -G "$R/*.safetensors.tmp.*" | wc -l)))
+    if compgen -G "$R/*.safetensors.tmp-*" >/dev/null; then
+        n_tmp=$((n_tmp + $(compgen -G "$R/*.safetensors.tmp-*" | wc -l)))
     fi
     [ -e "$R/train-state.safetensors" ] || return 0
     n_state=$((n_state + 1))
@@ -79,7 +79,7 @@ after_kill() {
         check "$what: metrics.jsonl after --resume" metrics_ok "$R" $((e + 1))
         check "$what: model.safetensors after --resume" loads "$R/model.safetensors"
         check "$what: --resume removed the temporary files of killed writes" \
-            bash -c "! compgen -G '$R/*.safetensors.tmp.*' >/dev/null"
+            bash -c "! compgen -G '$R/*.safetensors.tmp-*' >/dev/null"
     else
         fail "$what: --resume --epochs $((e + 1)) failed: $(tail -n 2 "$tmp/resume.err")"
     fi
@@ -120,7 +120,7 @@ for ((k = 1; k <= WRITE_KILLS; k++)); do
     launch VAE_TEST_PAUSE_IN_WRITE=2
     seen=0
     for ((i = 0; i < 1000; i++)); do # up to 10 s
-        compgen -G "$R/$target.tmp.*" >/dev/null && { seen=1; break; }
+        compgen -G "$R/$target.tmp-*" >/dev/null && { seen=1; break; }
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.01
     done

@@ -177,7 +177,7 @@ expect "label type float" "$TL: IDX type code 0x0d \(float32\) is not supported:
 expect "test label count" "$EL: header says 11 labels but there are 10 images" train "$D/test-label-count"
 expect "train/test sizes disagree" "sizes-disagree: training images are 4x5x1 but test images are 5x4x1" train "$D/sizes-disagree"
 expect "corrupt .gz" "$TI.gz: corrupt gzip data" train "$D/corrupt-gz"
-expect "truncated .gz" "$TI.gz: truncated: header says 20 images of 4x5 \(400 bytes\) but the file holds [0-9]+ bytes of data \(decompressed\)" \
+expect "truncated .gz" "$TI.gz: truncated gzip file \(the stream ends before its end marker and checksum\)" \
     train "$D/truncated-gz"
 expect ".gz with a bad CRC" "$TI.gz: corrupt gzip data \(incorrect data check\)" train "$D/gz-bad-crc"
 expect ".gz of text" "$TI.gz: not an IDX file: magic bytes 68 65 6c 6c" train "$D/gz-not-idx"

@@ -18,10 +18,12 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "fileio.h"
 #include "image.h"
 #include "model.h"
 
@@ -29,12 +31,6 @@
 static int has_ext(const char *path, const char *ext) {
     size_t n = strlen(path), e = strlen(ext);
     return n > e && strcasecmp(path + n - e, ext) == 0;
-}
-
-/* fclose that reports an earlier write error too. */
-static int close_checked(FILE *f) {
-    int bad = ferror(f);
-    return fclose(f) != 0 || bad;
 }
 
 /* ---------------------------------------------------------------- encode */
@@ -63,6 +59,7 @@ int cmd_encode(int argc, char **argv) {
         return rc;
     }
     rc = EXIT_USAGE;
+    vae__atomic out_file = {0};
     FILE *f = NULL;
     float *x = NULL, *mu = NULL, *logvar = NULL;
     int *labels = NULL;
@@ -71,11 +68,11 @@ int cmd_encode(int argc, char **argv) {
         goto done;
     }
     if (n == 0) n = ds.n;
-    f = fopen(out, "w");
-    if (!f) {
-        cli_error("encode", "--out %s: %s", out, strerror(errno));
+    if (vae__atomic_open(&out_file, out)) { // the old --out stays whole until the new one is complete
+        cli_error("encode", "--out %s", vae_last_error());
         goto done;
     }
+    f = out_file.f;
 
     // work starts: from here failures exit 1
     rc = EXIT_FAIL;
@@ -108,15 +105,13 @@ int cmd_encode(int argc, char **argv) {
             fputc('\n', f);
         }
     }
-    FILE *g = f;
-    f = NULL;
-    if (close_checked(g)) {
-        cli_error("encode", "--out %s: write failed: %s", out, strerror(errno));
+    if (vae__atomic_commit(&out_file)) {
+        cli_error("encode", "--out %s", vae_last_error());
         goto done;
     }
     rc = EXIT_OK;
 done:
-    if (f) fclose(f);
+    vae__atomic_abort(&out_file);
     vae_mem_free(x), vae_mem_free(labels), vae_mem_free(mu), vae_mem_free(logvar);
     vae_dataset_free(&ds);
     vae_free(m);
@@ -192,15 +187,15 @@ int cmd_decode(int argc, char **argv) {
             goto done;
         }
     } else {
-        FILE *f = fopen(out, "w");
-        if (!f) {
-            cli_error("decode", "--out %s: %s", out, strerror(errno));
+        vae__atomic af;
+        if (vae__atomic_open(&af, out)) {
+            cli_error("decode", "--out %s", vae_last_error());
             goto done;
         }
-        for (int i = 0; i < D; i++) fprintf(f, i ? ",%.9g" : "%.9g", x[i]);
-        fputc('\n', f);
-        if (close_checked(f)) {
-            cli_error("decode", "--out %s: write failed: %s", out, strerror(errno));
+        for (int i = 0; i < D; i++) fprintf(af.f, i ? ",%.9g" : "%.9g", x[i]);
+        fputc('\n', af.f);
+        if (vae__atomic_commit(&af)) {
+            cli_error("decode", "--out %s", vae_last_error());
             goto done;
         }
     }
@@ -243,7 +238,6 @@ static float quantize_row(signed char *q, const float *w, int n) {
 
 typedef struct {
     size_t weight_bytes; /* bytes of every weight, bias and scale array in the .c file */
-    size_t source_bytes; /* bytes of the .c file */
 } export_sizes;
 
 /* One dense layer's arrays: "dec_fc1_weight" (float or int8), "dec_fc1_scale" (int8 only), "dec_fc1_bias". */
@@ -263,6 +257,7 @@ static int write_layer(FILE *f, const vae_model *m, const vae_dense *d, const ch
         float *scales = vae_malloc((size_t)d->OC * sizeof(float));
         if (!q || !scales) {
             vae_mem_free(q), vae_mem_free(scales);
+            vae_fail(VAE_ERR_NOMEM, "out of memory quantizing %s", tw->name);
             return -1;
         }
         fprintf(f, "static const signed char %s_weight[%zu] = {", name, numel);
@@ -303,7 +298,20 @@ static int write_layer(FILE *f, const vae_model *m, const vae_dense *d, const ch
     return 0;
 }
 
-static int write_header(FILE *f, const vae_model *m, const char *model_path, int int8) {
+/* What ties an exported header to its source: the CRC-32 of the parameters and the weight format. */
+static unsigned long export_id(const vae_model *m, int int8) {
+    unsigned long crc = crc32(0L, Z_NULL, 0);
+    const unsigned char *p = (const unsigned char *)m->params;
+    for (size_t left = m->n_params * sizeof(float); left > 0;) { // crc32 takes at most 4 GiB per call
+        unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
+        crc = crc32(crc, p, chunk);
+        p += chunk, left -= chunk;
+    }
+    unsigned char fmt = (unsigned char)int8;
+    return crc32(crc, &fmt, 1);
+}
+
+static int write_header(FILE *f, const vae_model *m, const char *model_path, int int8, unsigned long id) {
     vae_dense dec[VAE_MAX_DENSE];
     int n_dec = vae__dense_layers(m, 1, dec, VAE_MAX_DENSE);
     const vae_config *c = &m->cfg;
@@ -334,8 +342,9 @@ static int write_header(FILE *f, const vae_model *m, const char *model_path, int
             "#define VAE_DECODER_INPUTS %d   /* VAE_DECODER_Z + VAE_DECODER_CLASSES */\n"
             "#define VAE_DECODER_HEIGHT %d\n#define VAE_DECODER_WIDTH %d\n#define VAE_DECODER_CHANNELS %d\n"
             "#define VAE_DECODER_D %d        /* HEIGHT * WIDTH * CHANNELS output values */\n"
-            "#define VAE_DECODER_INT8 %d\n",
-            m->Z, m->L, m->Z + m->L, c->height, c->width, c->channels, m->D, int8);
+            "#define VAE_DECODER_INT8 %d\n"
+            "#define VAE_DECODER_EXPORT_ID 0x%08lxUL /* vae_decoder.c checks that it sits beside this header */\n",
+            m->Z, m->L, m->Z + m->L, c->height, c->width, c->channels, m->D, int8, id);
     if (m->logvar_tensor >= 0) {
         fputs("/* Gaussian decoder: the learned log-variance of every output value */\n#define VAE_DECODER_LOGVAR ", f);
         put_float(f, m->params[m->tensors[m->logvar_tensor].offset]);
@@ -363,7 +372,8 @@ static int write_header(FILE *f, const vae_model *m, const char *model_path, int
     return 0;
 }
 
-static int write_source(FILE *f, const vae_model *m, const char *model_path, int int8, export_sizes *sz) {
+static int write_source(FILE *f, const vae_model *m, const char *model_path, int int8, unsigned long id,
+                        export_sizes *sz) {
     vae_dense dec[VAE_MAX_DENSE];
     int n_dec = vae__dense_layers(m, 1, dec, VAE_MAX_DENSE);
     const vae_config *c = &m->cfg;
@@ -374,6 +384,9 @@ static int write_source(FILE *f, const vae_model *m, const char *model_path, int
     fputs("\n * Generated: edit the model, not this file. See vae_decoder.h for the interface. */\n"
           "#include <math.h>\n\n#include \"vae_decoder.h\"\n",
           f);
+    fprintf(f, "\n#if !defined(VAE_DECODER_EXPORT_ID) || VAE_DECODER_EXPORT_ID != 0x%08lxUL\n"
+               "#error \"vae_decoder.h does not come from the export of this vae_decoder.c: run vae export-c again\"\n"
+               "#endif\n", id);
     char name[40];
     for (int l = 0; l < n_dec; l++) {
         snprintf(name, sizeof name, l < n_hidden ? "dec_fc%d" : "dec_out", l + 1);
@@ -453,31 +466,10 @@ static int write_source(FILE *f, const vae_model *m, const char *model_path, int
     return 0;
 }
 
-/* Write dir/name through a temporary file renamed into place; returns 0 or -1 (errno set). */
-static int write_file(const char *dir, const char *name, int (*fn)(FILE *, const vae_model *, const char *, int,
-                                                                   export_sizes *),
-                      const vae_model *m, const char *model_path, int int8, export_sizes *sz, size_t *bytes) {
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    int bad = fn(f, m, model_path, int8, sz);
-    long end = ftell(f);
-    bad |= close_checked(f);
-    if (bad || rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
-        return -1;
-    }
-    *bytes = end > 0 ? (size_t)end : 0;
-    return 0;
-}
-
-static int header_fn(FILE *f, const vae_model *m, const char *model_path, int int8, export_sizes *sz) {
-    (void)sz;
-    return write_header(f, m, model_path, int8);
+/* Open the temporary file for dir/name (path: a buffer of 4096 that must outlive the commit). */
+static vae_status open_in(vae__atomic *a, char *path, const char *dir, const char *name) {
+    if (snprintf(path, 4096, "%s/%s", dir, name) >= 4096) return vae_fail(VAE_ERR_ARG, "%s/%s: path too long", dir, name);
+    return vae__atomic_open(a, path);
 }
 
 int cmd_export_c(int argc, char **argv) {
@@ -509,26 +501,35 @@ int cmd_export_c(int argc, char **argv) {
         vae_free(m);
         return EXIT_USAGE;
     }
-    export_sizes sz = {0, 0};
-    size_t header_bytes = 0;
+    // the header and the source are written as a set: both complete and synced before either is renamed, and
+    // the source checks that it sits beside the header of the same export (VAE_DECODER_EXPORT_ID)
+    export_sizes sz = {0};
+    char hpath[4096], cpath[4096];
+    vae__atomic files[2] = {{0}, {0}};
     rc = EXIT_FAIL;
-    if (write_file(out, "vae_decoder.h", header_fn, m, model_path, int8, &sz, &header_bytes)) {
-        cli_error("export-c", "%s/vae_decoder.h: %s", out, strerror(errno));
-    } else if (write_file(out, "vae_decoder.c", write_source, m, model_path, int8, &sz, &sz.source_bytes)) {
-        cli_error("export-c", "%s/vae_decoder.c: %s", out, strerror(errno));
+    unsigned long id = export_id(m, int8);
+    if (open_in(&files[0], hpath, out, "vae_decoder.h") || open_in(&files[1], cpath, out, "vae_decoder.c") ||
+        write_header(files[0].f, m, model_path, int8, id) || write_source(files[1].f, m, model_path, int8, id, &sz)) {
+        cli_error("export-c", "%s", vae_last_error());
     } else {
-        char arch[256];
-        vae_dense dec[VAE_MAX_DENSE];
-        int n_dec = vae__dense_layers(m, 1, dec, VAE_MAX_DENSE);
-        size_t len = (size_t)snprintf(arch, sizeof arch, "%d", m->Z + m->L);
-        for (int l = 0; l < n_dec && len < sizeof arch; l++)
-            len += (size_t)snprintf(arch + len, sizeof arch - len, "-%d", dec[l].OC);
-        printf("wrote %s/vae_decoder.h (%zu bytes) and %s/vae_decoder.c (%zu bytes): decoder %s, %s, %zu bytes of "
-               "weights, biases%s\n",
-               out, header_bytes, out, sz.source_bytes, arch, int8 ? "int8" : "float32", sz.weight_bytes,
-               int8 ? " and scales" : "");
-        rc = EXIT_OK;
+        long header_bytes = ftell(files[0].f), source_bytes = ftell(files[1].f);
+        if (vae__atomic_commit_set(files, 2)) {
+            cli_error("export-c", "%s", vae_last_error());
+        } else {
+            char arch[256];
+            vae_dense dec[VAE_MAX_DENSE];
+            int n_dec = vae__dense_layers(m, 1, dec, VAE_MAX_DENSE);
+            size_t len = (size_t)snprintf(arch, sizeof arch, "%d", m->Z + m->L);
+            for (int l = 0; l < n_dec && len < sizeof arch; l++)
+                len += (size_t)snprintf(arch + len, sizeof arch - len, "-%d", dec[l].OC);
+            printf("wrote %s (%ld bytes) and %s (%ld bytes): decoder %s, %s, %zu bytes of weights, biases%s\n", hpath,
+                   header_bytes, cpath, source_bytes, arch, int8 ? "int8" : "float32", sz.weight_bytes,
+                   int8 ? " and scales" : "");
+            rc = EXIT_OK;
+        }
     }
+    vae__atomic_abort(&files[0]);
+    vae__atomic_abort(&files[1]);
     vae_free(m);
     return rc;
 }
