@@ -1,5 +1,6 @@
 # libvae Makefile. Targets:
-#   all (default)  build/libvae.a, the CLI build/vae and the example build/examples/decode
+#   all (default)  build/libvae.a (the core), build/libvae-tools.a (data readers, pictures, trainer), the CLI
+#                  build/vae and the example build/examples/decode (linked against the core alone)
 #                  (and build/vae-mpi, data-parallel training over Open MPI, where Open MPI is installed)
 #   test           install missing packages, fetch data, build and run every test (unit tests also under ASan+UBSan)
 #   demo           install, fetch MNIST, train the tutorial's 2-D VAE and AE, write every picture into runs/mnist-2d
@@ -18,6 +19,9 @@ BUILD   ?= build
 # -fopenmp: elementwise kernels split over threads; OpenBLAS (pthread build) does the matrix products.
 CFLAGS  ?= -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
 PKGS    := libcjson cairo zlib stb
+# The core (libvae.a: ops, layers, model, objectives, optimizer, checkpoint) needs only BLAS and cJSON;
+# gzip, pictures and images are for the data readers and pictures of libvae-tools.a.
+CORE_PKGS := libcjson
 # OpenBLAS's OpenMP build (libopenblas-openmp-dev), linked by path with an rpath so that Debian's
 # alternatives (which default to the pthread build) cannot swap it: BLAS and our elementwise kernels then
 # share one OpenMP thread pool, so N threads are N threads (the pthread build beside OpenMP made 2 cores
@@ -44,12 +48,21 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ARCH    ?= -march=native
 ALL_CFLAGS = $(CFLAGS) $(ARCH) -fno-math-errno -fopenmp -D_GNU_SOURCE -Iinclude -Isrc $(BLAS_CFLAGS) $(PKG_CFLAGS)
 LDLIBS  += $(BLAS_LIBS) $(ENGINE_LIBS) $(PKG_LIBS) -lm -fopenmp
+CORE_LDLIBS := $(BLAS_LIBS) $(ENGINE_LIBS) $(shell pkg-config --libs $(CORE_PKGS) 2>/dev/null) -lm -fopenmp
 
 # The sanitizer build: ASan + UBSan, every UB report fatal.
 DEBUG_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 LIB_SRC   := $(wildcard src/*.c)
-LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+# Every src/ file is core except these (the library boundary, docs/architecture.md): data readers, pictures,
+# the trainer over a data set and its state file, the run-folder lock. examples/decode links the core alone.
+TOOLS_LIB_NAMES := data image pictures_lib stats train train_parallel train_state runlock
+TOOLS_LIB_SRC := $(filter $(TOOLS_LIB_NAMES:%=src/%.c),$(LIB_SRC))
+CORE_SRC  := $(filter-out $(TOOLS_LIB_SRC),$(LIB_SRC))
+CORE_OBJ  := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+TOOLS_LIB_OBJ := $(TOOLS_LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJ   := $(CORE_OBJ) $(TOOLS_LIB_OBJ)
+LIBS_A    := $(BUILD)/libvae-tools.a $(BUILD)/libvae.a
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_OBJ  := $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.o)
 # `vae serve` (tools/serve.c): the page's files built into the binary as C arrays by scripts/embed-web, and
@@ -63,7 +76,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test unit demo bench debug fuzz setup data clean install uninstall deb dist
-all: $(BUILD)/libvae.a $(BUILD)/vae $(BUILD)/examples/decode $(BUILD)/libvae.so
+all: $(LIBS_A) $(BUILD)/vae $(BUILD)/examples/decode $(BUILD)/libvae.so
 
 # The library's objects serve both libvae.a and libvae.so: -fPIC for the shared library; -fvisibility=hidden
 # so that libvae.so exports only what include/vae.h declares (its declarations are marked default);
@@ -78,12 +91,16 @@ $(BUILD)/obj/tools/%.o: tools/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/libvae.a: $(LIB_OBJ)
+$(BUILD)/libvae.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/vae: $(TOOL_OBJ) $(BUILD)/libvae.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libvae.a $(LDLIBS) $(SERVE_LIBS)
+$(BUILD)/libvae-tools.a: $(TOOLS_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/vae: $(TOOL_OBJ) $(LIBS_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJ) $(LIBS_A) $(LDLIBS) $(SERVE_LIBS)
 
 $(BUILD)/web_assets.c: $(WEB_FILES) scripts/embed-web
 	@mkdir -p $(dir $@)
@@ -92,19 +109,19 @@ $(BUILD)/web_assets.c: $(WEB_FILES) scripts/embed-web
 $(BUILD)/obj/web_assets.o: $(BUILD)/web_assets.c tools/serve_api.h Makefile
 	$(CC) $(ALL_CFLAGS) -Itools -c $< -o $@
 
-# The example uses only include/vae.h.
+# The example uses only include/vae.h and links only the core (no zlib, cairo, stb or data readers).
 $(BUILD)/examples/%: examples/%.c include/vae.h $(BUILD)/libvae.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iinclude -o $@ $< $(BUILD)/libvae.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Iinclude -o $@ $< $(BUILD)/libvae.a $(CORE_LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libvae.a
+$(BUILD)/tests/%: tests/%.c tests/test.h $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libvae.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIBS_A) $(LDLIBS)
 
 # Benchmarks link the tool's OpenMP wait policy (tools/omp_env.c), so they measure what `vae` does.
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libvae.a $(BUILD)/obj/tools/omp_env.o
+$(BUILD)/bench/%: bench/%.c $(LIBS_A) $(BUILD)/obj/tools/omp_env.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/obj/tools/omp_env.o $(BUILD)/libvae.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/obj/tools/omp_env.o $(LIBS_A) $(LDLIBS)
 
 # build/vae-mpi: the CLI with data-parallel training over Open MPI (docs/scale.md), built with `all` when Open
 # MPI's pkg-config file (ompi-c) or compiler wrapper (mpicc) is there: build/vae's objects with
@@ -119,7 +136,7 @@ $(BUILD)/obj/tools/mpi/%.o: tools/mpi/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itools $(MPI_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/vae-mpi: $(filter-out $(BUILD)/obj/tools/dist_single.o,$(TOOL_OBJ)) $(BUILD)/obj/tools/mpi/dist_mpi.o $(BUILD)/libvae.a
+$(BUILD)/vae-mpi: $(filter-out $(BUILD)/obj/tools/dist_single.o,$(TOOL_OBJ)) $(BUILD)/obj/tools/mpi/dist_mpi.o $(LIBS_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(SERVE_LIBS) $(MPI_LIBS)
 
 $(BUILD)/bench/mpi-allreduce: bench/mpi/allreduce.c
@@ -185,9 +202,10 @@ VERSION := $(shell sed -n 's/.*VAE_VERSION_STRING "\(.*\)".*/\1/p' include/vae.h
 SONAME  := libvae.so.$(firstword $(subst ., ,$(VERSION)))
 
 # libvae.so.VERSION, its soname link, and libvae.so for -lvae. The library links what its objects use;
-# --no-undefined: a symbol missing from the link fails here rather than in a user's program.
-$(BUILD)/libvae.so.$(VERSION): $(LIB_OBJ)
-	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--as-needed -o $@ $^ $(LDLIBS)
+# --no-undefined: a symbol missing from the link fails here rather than in a user's program. Like libvae.a it
+# holds the core only (include/vae.h's API), so it links BLAS, cJSON, OpenMP and libm alone.
+$(BUILD)/libvae.so.$(VERSION): $(CORE_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--as-needed -o $@ $^ $(CORE_LDLIBS)
 
 $(BUILD)/libvae.so: $(BUILD)/libvae.so.$(VERSION)
 	ln -sf libvae.so.$(VERSION) $(BUILD)/$(SONAME)

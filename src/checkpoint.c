@@ -14,8 +14,7 @@
 #include "ops.h"
 #include "safetensors.h"
 
-#define FORMAT_MODEL "libvae-model"
-#define FORMAT_STATE "libvae-train-state"
+#define FORMAT_MODEL VAE_FORMAT_MODEL
 #define FORMAT_VERSION "1"
 
 const char *vae_meta_get(const vae_meta *meta, const char *key) {
@@ -153,7 +152,7 @@ vae_status vae_config_from_meta(vae_config *c, const vae_meta *meta, const char 
 /* ---------------------------------------------------------------- writing */
 
 /* Metadata list for st_write: format keys, configuration, extra pairs; NULL-terminated. */
-static vae_status build_meta(const vae_config *cfg, const char *format, const vae_meta *extra, vae_meta *all,
+vae_status vae__checkpoint_meta_kv(const vae_config *cfg, const char *format, const vae_meta *extra, vae_meta *all,
                              const char **kv) {
     memset(all, 0, sizeof *all);
     vae_status st = vae_meta_set(all, "format", format);
@@ -178,7 +177,7 @@ vae_status vae_checkpoint_save(const vae_model *m, const char *path, const vae_m
     vae_meta *all = vae_malloc(sizeof *all);
     const char **kv = vae_malloc((2 * VAE_META_MAX + 1) * sizeof *kv);
     vae_status st = all && kv ? VAE_OK : vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
-    st = st ? st : build_meta(&m->cfg, FORMAT_MODEL, extra, all, kv);
+    st = st ? st : vae__checkpoint_meta_kv(&m->cfg, FORMAT_MODEL, extra, all, kv);
     st = st ? st : st_write(path, entries, m->n_tensors, kv);
     vae_mem_free(all);
     vae_mem_free(kv);
@@ -191,29 +190,6 @@ vae_status vae_save(const vae_model *m, const char *path) {
         return vae_fail(VAE_ERR_ARG, "vae_save: %s: the parameters of %s are not all finite; not written", path,
                         vae_nonfinite_tensor(m, m->params));
     return vae_checkpoint_save(m, path, NULL);
-}
-
-vae_status vae_train_state_save(const vae_trainer *t, const char *path, const vae_meta *extra) {
-    const vae_model *m = t->model;
-    int64_t counters[4] = {m->step, t->epoch, t->next_batch, t->n_train};
-    double sums[2] = {t->loss_sum, t->train_seconds};
-    st_entry e[] = {
-        {.name = "params", .dtype = ST_F32, .ndim = 1, .shape = {(int64_t)m->n_params}, .data = m->params},
-        {.name = "adam_m", .dtype = ST_F32, .ndim = 1, .shape = {(int64_t)m->n_params}, .data = m->adam_m},
-        {.name = "adam_v", .dtype = ST_F32, .ndim = 1, .shape = {(int64_t)m->n_params}, .data = m->adam_v},
-        {.name = "counters", .dtype = ST_I64, .ndim = 1, .shape = {4}, .data = counters},
-        {.name = "sums", .dtype = ST_F64, .ndim = 1, .shape = {2}, .data = sums},
-        {.name = "rng", .dtype = ST_U64, .ndim = 1, .shape = {4}, .data = t->rng.s},
-        {.name = "order", .dtype = ST_I32, .ndim = 1, .shape = {t->n_train}, .data = t->order},
-    };
-    vae_meta *all = vae_malloc(sizeof *all);
-    const char **kv = vae_malloc((2 * VAE_META_MAX + 1) * sizeof *kv);
-    vae_status st = all && kv ? VAE_OK : vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
-    st = st ? st : build_meta(&m->cfg, FORMAT_STATE, extra, all, kv);
-    st = st ? st : st_write(path, e, (int)(sizeof e / sizeof e[0]), kv);
-    vae_mem_free(all);
-    vae_mem_free(kv);
-    return st;
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -239,7 +215,7 @@ static vae_status check_format(const vae_meta *meta, const char *want, const cha
 }
 
 /* Check that tensor `name` exists with dtype and exactly the shape given, and return it. */
-static vae_status get_tensor(const st_file *f, const char *path, const char *name, st_dtype dtype, int ndim,
+vae_status vae__checkpoint_tensor(const st_file *f, const char *path, const char *name, st_dtype dtype, int ndim,
                              const int64_t *shape, const st_tensor **out) {
     static const char *dtype_names[] = {"F32", "F64", "I32", "I64", "U8", "U32", "U64"};
     const st_tensor *t = st_find(f, name);
@@ -268,7 +244,7 @@ static vae_status get_tensor(const st_file *f, const char *path, const char *nam
  * Before the model is allocated, the configuration in the metadata must fit the data the file holds, so a
  * lying header (hidden=65536 over a few bytes) is refused as such instead of costing gigabytes
  * (vae_config_n_params counts the parameters without allocating them). */
-static vae_status open_checkpoint(st_file *f, vae_meta *meta, vae_model **m, const char *path, const char *format,
+vae_status vae__checkpoint_open(st_file *f, vae_meta *meta, vae_model **m, const char *path, const char *format,
                                   int copies, int max_batch) {
     vae_status st = st_read(f, path);
     if (st) return st;
@@ -298,7 +274,7 @@ vae_status vae_checkpoint_load(vae_model **out, const char *path, int max_batch,
     vae_model *m = NULL;
     vae_meta *meta = vae_calloc(1, sizeof *meta);
     if (!meta) return vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
-    vae_status st = open_checkpoint(&f, meta, &m, path, FORMAT_MODEL, 1, max_batch);
+    vae_status st = vae__checkpoint_open(&f, meta, &m, path, FORMAT_MODEL, 1, max_batch);
     if (st) {
         vae_mem_free(meta);
         return st;
@@ -308,7 +284,7 @@ vae_status vae_checkpoint_load(vae_model **out, const char *path, int max_batch,
         int64_t shape[VAE_MAX_NDIM];
         for (int d = 0; d < ti->ndim; d++) shape[d] = ti->shape[d];
         const st_tensor *t;
-        st = get_tensor(&f, path, ti->name, ST_F32, ti->ndim, shape, &t);
+        st = vae__checkpoint_tensor(&f, path, ti->name, ST_F32, ti->ndim, shape, &t);
         if (!st) memcpy(m->params + ti->offset, t->data, ti->numel * sizeof(float));
     }
     if (!st && f.n_tensors != m->n_tensors) {
@@ -341,78 +317,4 @@ vae_status vae_load(vae_model **out, const char *path, int max_batch) {
     if (out) *out = NULL;
     if (!out || !path) return vae_fail(VAE_ERR_ARG, "vae_load: %s is NULL", !out ? "out" : "path");
     return vae_checkpoint_load(out, path, max_batch, NULL);
-}
-
-vae_status vae_train_state_load(vae_train_state *s, const char *path, int max_batch) {
-    memset(s, 0, sizeof *s);
-    st_file f;
-    vae_status st = open_checkpoint(&f, &s->meta, &s->model, path, FORMAT_STATE, 3, max_batch);
-    if (st) return st;
-    vae_model *m = s->model;
-    const st_tensor *tp, *tm, *tv, *tc, *ts, *tr, *to;
-    int64_t np[1] = {(int64_t)m->n_params}, four[1] = {4}, two[1] = {2};
-    st = get_tensor(&f, path, "params", ST_F32, 1, np, &tp);
-    st = st ? st : get_tensor(&f, path, "adam_m", ST_F32, 1, np, &tm);
-    st = st ? st : get_tensor(&f, path, "adam_v", ST_F32, 1, np, &tv);
-    st = st ? st : get_tensor(&f, path, "counters", ST_I64, 1, four, &tc);
-    st = st ? st : get_tensor(&f, path, "sums", ST_F64, 1, two, &ts);
-    st = st ? st : get_tensor(&f, path, "rng", ST_U64, 1, four, &tr);
-    int64_t counters[4] = {0};
-    if (!st) {
-        memcpy(counters, tc->data, sizeof counters);
-        if (counters[0] < 0 || counters[1] < 0 || counters[2] < 0 || counters[3] < 1 || counters[3] > INT_MAX ||
-            counters[1] > INT_MAX || counters[2] > counters[3])
-            st = vae_fail(VAE_ERR_FORMAT, "%s: counters (step, epoch, batch, images) out of range", path);
-    }
-    int64_t no[1] = {counters[3]};
-    st = st ? st : get_tensor(&f, path, "order", ST_I32, 1, no, &to);
-    if (!st) {
-        s->n_order = (int)counters[3];
-        s->order = vae_malloc((size_t)s->n_order * sizeof(int));
-        if (!s->order) st = vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
-    }
-    if (!st) {
-        memcpy(m->params, tp->data, m->n_params * sizeof(float));
-        memcpy(m->adam_m, tm->data, m->n_params * sizeof(float));
-        memcpy(m->adam_v, tv->data, m->n_params * sizeof(float));
-        double sums[2];
-        memcpy(sums, ts->data, sizeof sums);
-        memcpy(s->rng.s, tr->data, sizeof s->rng.s);
-        memcpy(s->order, to->data, (size_t)s->n_order * sizeof(int));
-        m->step = (long)counters[0];
-        s->epoch = (int)counters[1];
-        s->next_batch = (int)counters[2];
-        s->loss_sum = sums[0];
-        s->train_seconds = sums[1];
-        for (int i = 0; i < s->n_order && !st; i++)
-            if (s->order[i] < 0 || s->order[i] >= s->n_order)
-                st = vae_fail(VAE_ERR_FORMAT, "%s: data order holds %d, out of range 0..%d", path, s->order[i],
-                              s->n_order - 1);
-    }
-    st_free(&f);
-    if (st) vae_train_state_free(s);
-    return st;
-}
-
-vae_status vae_train_state_apply(const vae_train_state *s, vae_trainer *t) {
-    if (s->n_order != t->n_train)
-        return vae_fail(VAE_ERR_FORMAT, "the training state was made with %d training images, this run has %d",
-                        s->n_order, t->n_train);
-    if (s->next_batch > vae_trainer_batches(t))
-        return vae_fail(VAE_ERR_FORMAT, "the training state's position (batch %d) is past the end of an epoch of %d",
-                        s->next_batch, vae_trainer_batches(t));
-    t->rng = s->rng;
-    t->epoch = s->epoch;
-    t->next_batch = s->next_batch;
-    t->loss_sum = s->loss_sum;
-    t->train_seconds = s->train_seconds;
-    memcpy(t->order, s->order, (size_t)s->n_order * sizeof(int));
-    return VAE_OK;
-}
-
-void vae_train_state_free(vae_train_state *s) {
-    vae_free(s->model);
-    vae_mem_free(s->order);
-    s->model = NULL;
-    s->order = NULL;
 }

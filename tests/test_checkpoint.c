@@ -11,6 +11,7 @@
  *   N until success: VAE_ERR_NOMEM each time and nothing leaked (the ASan build of `make test` checks).
  */
 #include "checkpoint.h"
+#include "train_state.h"
 #include "common.h"
 #include "model.h"
 #include "safetensors.h"

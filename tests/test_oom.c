@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "train_state.h"
 #include "common.h"
 #include "data.h"
 #include "test.h"

@@ -15,10 +15,11 @@
 #include <cJSON.h>
 
 #include "checkpoint.h"
+#include "train_state.h"
 #include "cli.h"
 #include "commands.h"
 #include "common.h"
-#include "dist.h"
+#include "fileio.h"
 #include "image.h"
 #include "man.h"
 #include "model.h"
@@ -32,11 +33,7 @@ static volatile sig_atomic_t stop_signal; /* the first SIGINT/SIGTERM: finish th
 static void on_signal(int sig) {
     if (stop_signal) _exit(128 + sig); // second signal: at once (files on disk are always complete)
     stop_signal = sig;
-    vae__dist_on_stop_signal(sig); // vae-mpi: a rank left waiting for a dead one exits
 }
-
-/* The signal a stop reports: this process's, or for a rank that the others told to stop, mpirun's SIGTERM. */
-static int stop_sig(void) { return stop_signal ? (int)stop_signal : SIGTERM; }
 
 static void install_signals(void) {
     struct sigaction sa;
@@ -50,10 +47,9 @@ static void install_signals(void) {
 /* ---------------------------------------------------------------- train */
 
 typedef struct {
-    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels, *noise;
+    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels;
     int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force, iwae_k;
-    int accumulate;
-    double lr, adam_eps, beta, dropout;
+    double lr, adam_eps, beta;
 } train_args;
 
 /* --iwae-k: the most rows (batch times samples) one training step may decode. */
@@ -66,26 +62,6 @@ typedef struct {
 #define CURVE_FILE "loss.png"
 
 static void join(char *dst, size_t n, const char *dir, const char *file) { snprintf(dst, n, "%s/%s", dir, file); }
-
-/* Remove the temporary checkpoint files (MODEL_FILE or STATE_FILE + ".tmp.XXXXXX", st_write's) that a run
- * killed inside a write left in dir: never read, but each as large as a checkpoint. */
-static void remove_stale_temporaries(const char *dir) {
-    static const char *const prefixes[] = {MODEL_FILE ".tmp.", STATE_FILE ".tmp."};
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        for (int i = 0; i < 2; i++) {
-            size_t n = strlen(prefixes[i]);
-            if (strncmp(e->d_name, prefixes[i], n) == 0 && strlen(e->d_name) == n + 6) {
-                char path[8192];
-                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-                unlink(path);
-            }
-        }
-    }
-    closedir(d);
-}
 
 /* 1 if dir exists and holds anything besides . and .. */
 static int dir_nonempty(const char *dir) {
@@ -190,27 +166,19 @@ static vae_status curve_draw(const curve *c, const char *path, int with_val) {
 static int metrics_truncate(const char *path, int upto_epoch) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *o = fopen(tmp, "w");
-    if (!o) {
+    vae__atomic o;
+    if (vae__atomic_open(&o, path)) {
         fclose(f);
         return -1;
     }
     char line[4096];
     while (fgets(line, sizeof line, f)) {
         cJSON *obj = cJSON_Parse(line);
-        if (json_number(obj, "epoch") <= upto_epoch) fputs(line, o); // NaN (no epoch) compares false: dropped
+        if (json_number(obj, "epoch") <= upto_epoch) fputs(line, o.f); // NaN (no epoch) compares false: dropped
         cJSON_Delete(obj);
     }
     fclose(f);
-    int bad = fflush(o) || fsync(fileno(o));
-    bad |= fclose(o);
-    if (bad || rename(tmp, path)) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return vae__atomic_commit(&o) ? -1 : 0;
 }
 
 /* Training options that must stay the same across --resume, kept in the checkpoints' metadata. */
@@ -228,9 +196,7 @@ static vae_status args_to_meta(const train_args *a, uint64_t test_bin_seed, vae_
     SET("train.val", "%d", a->val);
     SET("train.seed", "%d", a->seed);
     SET("train.iwae_k", "%d", a->iwae_k);
-    SET("train.accumulate", "%d", a->accumulate);
 #undef SET
-    st = st ? st : vae_meta_set(meta, "train.noise", a->noise);
     st = st ? st : vae_meta_set(meta, "train.lr_schedule", a->lr_schedule ? a->lr_schedule : "");
     return st;
 }
@@ -248,9 +214,7 @@ static int args_from_meta(train_args *a, flag_spec *flags, const vae_meta *meta,
                  {"train.kl_warmup", "--kl-warmup", &a->kl_warmup, NULL, NULL}, {"train.val", "--val", &a->val, NULL, NULL},
                  {"train.seed", "--seed", &a->seed, NULL, NULL},            {"binarize", "--binarize", NULL, NULL, &a->binarize},
                  {"train.lr_schedule", "--lr-schedule", NULL, NULL, &a->lr_schedule},
-                 {"train.iwae_k", "--iwae-k", &a->iwae_k, NULL, NULL, "0"},
-                 {"train.accumulate", "--accumulate", &a->accumulate, NULL, NULL, "1"},
-                 {"train.noise", "--noise", NULL, NULL, &a->noise, "stream"}};
+                 {"train.iwae_k", "--iwae-k", &a->iwae_k, NULL, NULL, "0"}};
     for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
         const char *v = vae_meta_get(meta, items[k].key);
         if (!v) v = items[k].fallback;
@@ -301,8 +265,7 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
                   {"--ae", a->ae == c->ae},
                   {"--conditional", (a->conditional != 0) == (c->n_classes > 0)},
                   {"--activation", (strcmp(a->activation, "tanh") == 0) == (c->activation == VAE_TANH)},
-                  {"--likelihood", (strcmp(a->likelihood, "gaussian") == 0) == (c->likelihood == VAE_GAUSSIAN)},
-                  {"--dropout", (float)a->dropout == c->dropout}};
+                  {"--likelihood", (strcmp(a->likelihood, "gaussian") == 0) == (c->likelihood == VAE_GAUSSIAN)}};
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
         if (flag_find(flags, checks[i].flag)->given && !checks[i].ok) {
             cli_error("train", "%s conflicts with the architecture of the run being resumed (%s)", checks[i].flag, path);
@@ -311,10 +274,7 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
     return EXIT_OK;
 }
 
-static int train_run(int argc, char **argv) {
-    int rank = vae__dist_rank(), size = vae__dist_size();
-    char who[32] = "train"; // errors of a rank name it: "vae train (rank 1): ..."
-    if (size > 1) snprintf(who, sizeof who, "train (rank %d)", rank);
+static int cmd_train(int argc, char **argv) {
     train_args a;
     memset(&a, 0, sizeof a);
     const char *engine = NULL;
@@ -343,8 +303,6 @@ static int train_run(int argc, char **argv) {
         {"--binarize", FLAG_CHOICE, &a.binarize, "none", "dynamic: resample binary pixels each time an image is used",
          .choices = "none|dynamic"},
         {"--conditional", FLAG_BOOL, &a.conditional, "", "conditional VAE: one-hot label into encoder and decoder"},
-        {"--dropout", FLAG_DOUBLE, &a.dropout, "0", "dropout probability after each hidden layer while training (0: none)",
-         0, 0.99},
         {"--iwae-k", FLAG_INT, &a.iwae_k, "0",
          "train on the importance-weighted bound with N samples per image (Burda et al. 2015; 0: the ELBO)", 0, 1 << 20},
         {"--val", FLAG_INT, &a.val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
@@ -354,22 +312,11 @@ static int train_run(int argc, char **argv) {
         {"--save-every", FLAG_INT, &a.save_every, "1", "write the training state every E epochs", 1, 1000000},
         {"--resume", FLAG_BOOL, &a.resume, "", "continue the run in --out from its training state"},
         {"--force", FLAG_BOOL, &a.force, "", "start over in a run folder that is not empty"},
-        {"--noise", FLAG_CHOICE, &a.noise, vae__dist_size() > 1 || strcmp(vae__dist_kind(), "mpi") == 0 ? "keyed" : "stream",
-         "stream: binarization and eps drawn in sequence (one process); keyed: per image from (seed, step, row), the "
-         "same for any number of ranks (docs/scale.md)", .choices = "stream|keyed"},
-        {"--accumulate", FLAG_INT, &a.accumulate, "1",
-         "each rank computes its share of a batch in N micro-batches before the one gradient sum (docs/scale.md)", 1,
-         1 << 20},
         {NULL}};
     int rc = flags_parse("train", "--data DIR --out RUN [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (a.resume && a.force) {
         cli_error("train", "--resume and --force exclude each other");
-        return EXIT_USAGE;
-    }
-    if (size > 1 && strcmp(a.noise, "keyed") != 0) {
-        cli_error("train", "--noise stream draws in sequence, so it depends on the number of ranks: %d ranks need "
-                  "--noise keyed (the default of vae-mpi)", size);
         return EXIT_USAGE;
     }
     vae_lr_schedule sched = {0};
@@ -387,7 +334,6 @@ static int train_run(int argc, char **argv) {
     cfg.n_hidden = nh;
     cfg.n_latent = a.latent;
     cfg.ae = a.ae;
-    cfg.dropout = (float)a.dropout;
     cfg.activation = strcmp(a.activation, "tanh") == 0 ? VAE_TANH : VAE_RELU;
     cfg.likelihood = strcmp(a.likelihood, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
     if (strcmp(a.arch, "conv") == 0) {
@@ -410,13 +356,13 @@ static int train_run(int argc, char **argv) {
     join(state_path, sizeof state_path, a.out, STATE_FILE);
     join(metrics_path, sizeof metrics_path, a.out, METRICS_FILE);
     join(curve_path, sizeof curve_path, a.out, CURVE_FILE);
-    struct stat sb; // the run folder is rank 0's: the other ranks never look at it
-    int exists = rank == 0 && stat(a.out, &sb) == 0;
+    struct stat sb;
+    int exists = stat(a.out, &sb) == 0;
     if (exists && !S_ISDIR(sb.st_mode)) {
         cli_error("train", "--out %s: exists and is not a folder", a.out);
         return EXIT_USAGE;
     }
-    if (rank == 0 && a.resume && access(state_path, F_OK) != 0) {
+    if (a.resume && access(state_path, F_OK) != 0) {
         cli_error("train", "--resume: %s does not exist: nothing to resume", state_path);
         return EXIT_USAGE;
     }
@@ -430,32 +376,26 @@ static int train_run(int argc, char **argv) {
     vae_train_state saved;
     memset(&saved, 0, sizeof saved);
     if (a.resume) {
-        // rank 0 reads the state's metadata and configuration (the model itself comes later), the others get a copy
-        vae_status st = rank == 0 ? vae_train_state_load(&saved, state_path, 1) : VAE_OK;
+        vae_status st = vae_train_state_load(&saved, state_path, 1 /* only its metadata and configuration are used here */);
         if (st) {
             cli_error("train", "%s", vae_last_error());
             return cli_status_exit(st, 1);
         }
-        if (rank == 0) cfg = *vae_get_config(saved.model);
-        vae__dist_bcast(&saved.meta, sizeof saved.meta);
-        vae__dist_bcast(&cfg, sizeof cfg);
-        vae_train_state_free(&saved);
         if ((rc = args_from_meta(&a, flags, &saved.meta, state_path)) ||
-            (rc = check_arch_flags(flags, &a, &cfg, state_path)))
+            (rc = check_arch_flags(flags, &a, vae_get_config(saved.model), state_path))) {
+            vae_train_state_free(&saved);
             return rc;
+        }
+        cfg = *vae_get_config(saved.model);
+        vae_train_state_free(&saved);
     }
 
     // data
-    vae_dataset train, test; // every rank reads the data itself; one that cannot stops every rank before training
-    memset(&test, 0, sizeof test);
-    rc = cli_load_data(who, a.data, "train", NULL, &train);
-    if (!rc && (rc = cli_load_data(who, a.data, "test", NULL, &test))) vae_dataset_free(&train);
-    if (vae__dist_any(rc != 0)) {
-        if (!rc) {
-            vae_dataset_free(&train), vae_dataset_free(&test);
-            if (rank == 0) cli_error("train", "another rank could not read its data (its message names it); stopping");
-        }
-        return EXIT_USAGE;
+    vae_dataset train, test;
+    if ((rc = cli_load_data("train", a.data, "train", NULL, &train))) return rc;
+    if ((rc = cli_load_data("train", a.data, "test", NULL, &test))) {
+        vae_dataset_free(&train);
+        return rc;
     }
     rc = EXIT_USAGE;
     vae_model *m = NULL;
@@ -532,12 +472,10 @@ static int train_run(int argc, char **argv) {
     }
 
     vae_status st;
-    if (a.resume) { // rank 0 reads, the others receive
-        st = rank == 0 ? vae_train_state_load(&saved, state_path, model_batch) : VAE_OK;
-        if (st) cli_error("train", "%s", vae_last_error());
-        if (vae__dist_any(st != VAE_OK)) goto done;
-        if ((st = vae__dist_share_state(&saved, &cfg, model_batch))) {
-            cli_error(who, "%s", vae_last_error());
+    if (a.resume) {
+        st = vae_train_state_load(&saved, state_path, model_batch);
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
             goto done;
         }
         m = saved.model;
@@ -553,8 +491,6 @@ static int train_run(int argc, char **argv) {
     }
     st = vae_trainer_init(&tr, m, &train, n_train, a.batch, strcmp(a.binarize, "dynamic") == 0, (uint64_t)a.seed);
     if (!st && a.resume) st = vae_train_state_apply(&saved, &tr);
-    if (!st) st = vae_trainer_parallel(&tr, vae__dist_comm(), strcmp(a.noise, "keyed") == 0, a.accumulate,
-                                       a.iwae_k > 0 ? a.iwae_k : 1);
     vae_train_state_free(&saved);
     if (st) {
         cli_error("train", "%s", vae_last_error());
@@ -569,16 +505,16 @@ static int train_run(int argc, char **argv) {
         rc = EXIT_FAIL;
         goto done;
     }
-    if (rank == 0 && !exists && mkdir(a.out, 0777) != 0) {
+    if (!exists && mkdir(a.out, 0777) != 0) {
         cli_error("train", "--out %s: cannot create the folder: %s", a.out, strerror(errno));
         goto done;
     }
-    if (rank == 0 && a.force && !a.resume) {
+    if (a.force && !a.resume) {
         const char *files[] = {model_path, state_path, metrics_path, curve_path};
         for (int i = 0; i < 4; i++) unlink(files[i]);
     }
-    if (exists) remove_stale_temporaries(a.out);
-    if (rank == 0 && a.resume) {
+    if (exists) vae__atomic_clean_stale(a.out, 1);
+    if (a.resume) {
         if (metrics_truncate(metrics_path, tr.epoch)) {
             cli_error("train", "%s: cannot rewrite: %s", metrics_path, strerror(errno));
             rc = EXIT_FAIL;
@@ -627,20 +563,14 @@ static int train_run(int argc, char **argv) {
         double t0 = vae_now() - (tr.next_batch > 0 ? tr.train_seconds : 0); // a resumed epoch keeps its earlier time
         progress_state ps = {epoch, a.epochs, isatty(2), a.batch, 4 * tr.next_batch / vae_trainer_batches(&tr), vae_now(),
                              getenv("VAE_BENCH_FIRST_STEP") != NULL};
-        st = vae_trainer_run_epoch(&tr, &opts, rank == 0 ? progress : NULL, &ps, &stop_signal);
-        if (st == VAE_ERR_NAN) { // every rank sees it at the same step; rank 0 speaks for all
-            if (rank == 0)
-                cli_error("train", "%s; stopping. %s holds the last good checkpoint. A learning rate too high (--lr %g) is "
+        st = vae_trainer_run_epoch(&tr, &opts, progress, &ps, &stop_signal);
+        if (st == VAE_ERR_NAN) {
+            cli_error("train", "%s; stopping. %s holds the last good checkpoint. A learning rate too high (--lr %g) is "
                       "the usual cause: try a smaller one.", vae_last_error(), model_path, opts.lr);
             goto done;
         }
         if (st) {
-            cli_error(who, "%s", vae_last_error());
-            if (size > 1) vae__dist_abort(EXIT_FAIL); // the other ranks wait for this one: end them all
-            goto done;
-        }
-        if (tr.epoch < epoch && rank > 0) { // every rank stopped after the same step; rank 0 saves
-            rc = 128 + stop_sig();
+            cli_error("train", "%s", vae_last_error());
             goto done;
         }
         if (tr.epoch < epoch) { // stopped by a signal inside the epoch (possibly before its first batch)
@@ -652,28 +582,23 @@ static int train_run(int argc, char **argv) {
                 goto done;
             }
             fprintf(stderr, "vae train: stopped by signal %d in epoch %d (batch %d of %d); saved %s. Continue with: vae "
-                    "train --data %s --out %s --resume --epochs %d\n", stop_sig(), epoch, tr.next_batch,
+                    "train --data %s --out %s --resume --epochs %d\n", (int)stop_signal, epoch, tr.next_batch,
                     vae_trainer_batches(&tr), state_path, a.data, a.out, a.epochs);
-            rc = 128 + stop_sig();
+            rc = 128 + (int)stop_signal;
             goto done;
         }
         double train_seconds = tr.train_seconds;
         double train_loss = tr.loss_sum / vae_trainer_batches(&tr);
         vae_eval_result te, va = {0};
-        double comm_seconds = vae__dist_take_comm_seconds(); // the steps' sums, before evaluation's
-        st = vae_evaluate_parallel(vae__dist_comm(), m, &test, 0, test.n, eval_batch, 0x7e57ULL, binarize,
-                                   test_bin_seed, eval_x, eval_labels, &te);
+        st = vae_evaluate(m, &test, 0, test.n, eval_batch, 0x7e57ULL, binarize, test_bin_seed, eval_x, eval_labels,
+                          NULL, NULL, NULL, 0, NULL, &te);
         if (!st && a.val > 0)
-            st = vae_evaluate_parallel(vae__dist_comm(), m, &train, n_train, a.val, eval_batch, 0x7a1ULL, binarize,
-                                       test_bin_seed + 1, eval_x, eval_labels, &va);
+            st = vae_evaluate(m, &train, n_train, a.val, eval_batch, 0x7a1ULL, binarize, test_bin_seed + 1, eval_x,
+                              eval_labels, NULL, NULL, NULL, 0, NULL, &va);
         if (st) {
-            cli_error(who, "%s", vae_last_error());
-            if (size > 1) vae__dist_abort(EXIT_FAIL);
+            cli_error("train", "%s", vae_last_error());
             goto done;
         }
-        if (size > 1 && !vae__dist_check_replicas(m, &tr.rng, epoch)) goto done;
-        if (rank > 0) goto epoch_written; // rank 0 owns every file and the report
-        if (size > 1) vae__dist_comm_report(comm_seconds, train_seconds, a.batch, size);
         st = vae_checkpoint_save(m, model_path, &meta);
         if (st) {
             cli_error("train", "%s", vae_last_error());
@@ -693,10 +618,8 @@ static int train_run(int argc, char **argv) {
         fprintf(mf, "{\"epoch\": %d, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f",
                 epoch, train_loss, te.loss, te.recon, te.kl);
         if (a.val > 0) fprintf(mf, ", \"val_loss\": %.6f", va.loss);
-        fprintf(mf, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"images_per_s\": %.1f, \"ranks\": %d", seconds,
-                train_seconds, n_train / train_seconds, size);
-        if (size > 1) fprintf(mf, ", \"comm_seconds\": %.3f", comm_seconds);
-        fprintf(mf, "}\n");
+        fprintf(mf, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"images_per_s\": %.1f}\n", seconds, train_seconds,
+                n_train / train_seconds);
         if (fflush(mf) || fsync(fileno(mf)) || fclose(mf)) {
             cli_error("train", "%s: write failed: %s", metrics_path, strerror(errno));
             goto done;
@@ -716,12 +639,10 @@ static int train_run(int argc, char **argv) {
         if (a.val > 0) printf("  val_loss %.3f", va.loss);
         printf("  %.1f s  %.0f img/s\n", seconds, n_train / train_seconds);
         fflush(stdout);
-    epoch_written:
-        if (vae__dist_any(stop_signal)) { // the signal came during evaluation or writing: everything is saved
-            if (rank == 0)
-                fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train "
-                        "--data %s --out %s --resume --epochs %d\n", stop_sig(), epoch, state_path, a.data, a.out, a.epochs);
-            rc = 128 + stop_sig();
+        if (stop_signal) { // the signal came during evaluation or writing: everything is saved
+            fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train --data %s "
+                    "--out %s --resume --epochs %d\n", (int)stop_signal, epoch, state_path, a.data, a.out, a.epochs);
+            rc = 128 + (int)stop_signal;
             goto done;
         }
     }
@@ -734,19 +655,6 @@ done:
     vae_free(m);
     vae_dataset_free(&train);
     vae_dataset_free(&test);
-    return rc;
-}
-
-/* vae-mpi: every rank joins the job first and leaves it last, whatever train_run returns; ranks but 0 print
- * nothing on stdout (rank 0 reports for all). */
-static int cmd_train(int argc, char **argv) {
-    if (vae__dist_init(&argc, &argv)) {
-        cli_error("train", "could not join the MPI job (MPI_Init failed)");
-        return EXIT_FAIL;
-    }
-    if (vae__dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return EXIT_FAIL;
-    int rc = train_run(argc, argv);
-    vae__dist_finalize();
     return rc;
 }
 
@@ -818,19 +726,19 @@ static int cmd_eval(int argc, char **argv) {
         goto done;
     }
     if (per_image) {
-        FILE *f = fopen(per_image, "w");
-        if (!f) {
-            cli_error("eval", "--per-image %s: %s", per_image, strerror(errno));
+        vae__atomic af;
+        if (vae__atomic_open(&af, per_image)) {
+            cli_error("eval", "--per-image %s", vae_last_error());
             goto done;
         }
-        fprintf(f, "index,label,loss,recon,kl%s\n", iwae_k > 0 ? ",nll" : "");
+        fprintf(af.f, "index,label,loss,recon,kl%s\n", iwae_k > 0 ? ",nll" : "");
         for (int i = 0; i < n; i++) {
-            fprintf(f, "%d,%d,%.6f,%.6f,%.6f", i, ds.labels ? ds.labels[i] : -1, loss[i], recon[i], kl[i]);
-            if (iwae_k > 0) fprintf(f, ",%.6f", nll[i]);
-            fputc('\n', f);
+            fprintf(af.f, "%d,%d,%.6f,%.6f,%.6f", i, ds.labels ? ds.labels[i] : -1, loss[i], recon[i], kl[i]);
+            if (iwae_k > 0) fprintf(af.f, ",%.6f", nll[i]);
+            fputc('\n', af.f);
         }
-        if (fclose(f)) {
-            cli_error("eval", "--per-image %s: write failed: %s", per_image, strerror(errno));
+        if (vae__atomic_commit(&af)) {
+            cli_error("eval", "--per-image %s", vae_last_error());
             goto done;
         }
     }

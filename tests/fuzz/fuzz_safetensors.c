@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "train_state.h"
 #include "common.h"
 #include "model.h"
 #include "safetensors.h"
