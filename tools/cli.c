@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void cli_error(const char *cmd, const char *fmt, ...) {
@@ -84,7 +85,12 @@ static int flag_set(const char *cmd, flag_spec *f, const char *text) {
         *(const char **)f->value = text;
         return 0;
     case FLAG_STRING:
-        *(const char **)f->value = text;
+        if (!*text && f->required) { // --data "": a path was meant, and "" would name no file in the message
+            cli_error(cmd, "%s: the value is empty", f->name);
+            return -1;
+        }
+        // an optional flag whose default is none (--per-image ""): as if not given
+        *(const char **)f->value = *text || (f->def && *f->def) ? text : NULL;
         return 0;
     case FLAG_BOOL:
         *(int *)f->value = 1;
@@ -252,4 +258,44 @@ void cli_set_threads(int n) {
     if (n <= 0) n = cli_cores();
     openblas_set_num_threads(n);
     omp_set_num_threads(n);
+}
+
+const char *cli_json_number(char buf[32], const char *fmt, double v) {
+    if (!isfinite(v)) return "null";
+    snprintf(buf, 32, fmt, v);
+    return buf;
+}
+
+int cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int cli_check_output(const char *cmd, const char *out_flag, const char *out, const char *model, const char *data) {
+    if (cli_same_file(out, model)) {
+        cli_error(cmd, "%s %s: is the model being read (--model); writing it would destroy the input", out_flag, out);
+        return EXIT_USAGE;
+    }
+    static const char *const data_files[] = {"train.csv", "test.csv", "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", NULL};
+    char path[4200];
+    for (int i = 0; data && data_files[i]; i++)
+        for (int gz = 0; gz < 2; gz++) {
+            snprintf(path, sizeof path, "%s/%s%s", data, data_files[i], gz ? ".gz" : "");
+            if (cli_same_file(out, path)) {
+                cli_error(cmd, "%s %s: is a data file being read (--data); writing it would destroy the input", out_flag,
+                          out);
+                return EXIT_USAGE;
+            }
+        }
+    return EXIT_OK;
+}
+
+int cli_finish_stdout(const char *cmd, int rc) {
+    // a full disk or a closed pipe shows only here: the text printed so far may still sit in the buffer
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error(cmd, "cannot write to standard output: %s", strerror(errno ? errno : EIO));
+        return rc == EXIT_OK ? EXIT_FAIL : rc;
+    }
+    return rc;
 }

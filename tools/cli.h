@@ -65,6 +65,20 @@ int parse_int_list(const char *s, int *out, int max, int lo, int hi);
  *  for anything else (an empty string counts 0). */
 int vae__parse_float_list(const char *s, float *out, int max);
 
+/** A JSON number: v printed with fmt into buf, or "null" when v is not finite (JSON has no inf or nan). */
+const char *cli_json_number(char buf[32], const char *fmt, double v);
+
+/** 1 when paths a and b both exist and are the same file (same device and inode, links followed). */
+int cli_same_file(const char *a, const char *b);
+
+/** Refuse (print, EXIT_USAGE) an output path that is an input: the model (may be NULL) or one of the data
+ * files of folder data (may be NULL). EXIT_OK otherwise. */
+int cli_check_output(const char *cmd, const char *out_flag, const char *out, const char *model, const char *data);
+
+/** At the end of a subcommand: flush stdout; a failed write (a full disk, `> /dev/full`) prints a message
+ * and turns rc EXIT_OK into EXIT_FAIL. @return the exit code. */
+int cli_finish_stdout(const char *cmd, int rc);
+
 /** Set OpenBLAS's and OpenMP's thread counts (n <= 0: number of cores). */
 void cli_set_threads(int n);
 

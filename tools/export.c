@@ -68,6 +68,8 @@ int cmd_encode(int argc, char **argv) {
         goto done;
     }
     if (n == 0) n = ds.n;
+    if ((rc = cli_check_output("encode", "--out", out, model_path, data))) goto done;
+    rc = EXIT_USAGE;
     if (vae__atomic_open(&out_file, out)) { // the old --out stays whole until the new one is complete
         cli_error("encode", "--out %s", vae_last_error());
         goto done;
@@ -138,6 +140,7 @@ int cmd_decode(int argc, char **argv) {
         cli_error("decode", "--out %s: the name must end in .png (a picture) or .csv (the values)", out);
         return EXIT_USAGE;
     }
+    if ((rc = cli_check_output("decode", "--out", out, model_path, NULL))) return rc;
     vae_model *m = NULL;
     if ((rc = cli_load_model("decode", model_path, 1, &m, NULL))) return rc;
     rc = EXIT_USAGE;
@@ -506,6 +509,13 @@ int cmd_export_c(int argc, char **argv) {
     export_sizes sz = {0};
     char hpath[4096], cpath[4096];
     vae__atomic files[2] = {{0}, {0}};
+    snprintf(hpath, sizeof hpath, "%s/vae_decoder.h", out);
+    snprintf(cpath, sizeof cpath, "%s/vae_decoder.c", out);
+    if ((rc = cli_check_output("export-c", "--out", hpath, model_path, NULL)) ||
+        (rc = cli_check_output("export-c", "--out", cpath, model_path, NULL))) {
+        vae_free(m);
+        return rc;
+    }
     rc = EXIT_FAIL;
     unsigned long id = export_id(m, int8);
     if (open_in(&files[0], hpath, out, "vae_decoder.h") || open_in(&files[1], cpath, out, "vae_decoder.c") ||

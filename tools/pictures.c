@@ -20,8 +20,9 @@
 
 /* ---------------------------------------------------------------- shared checks */
 
-/* The folder of --out must exist and be writable (the file is written there through a temporary file). */
-static int check_out(const char *cmd, const char *path) {
+/* The folder of --out must exist and be writable (the file is written there through a temporary file), and
+ * --out must not be one of the inputs (model, or data may be NULL). */
+static int check_out(const char *cmd, const char *path, const char *model, const char *data) {
     if (!*path) {
         cli_error(cmd, "--out: empty path");
         return EXIT_USAGE;
@@ -44,7 +45,7 @@ static int check_out(const char *cmd, const char *path) {
         cli_error(cmd, "--out %s is a folder: give a file name such as %s/picture.png", path, path);
         return EXIT_USAGE;
     }
-    return EXIT_OK;
+    return cli_check_output(cmd, "--out", path, model, data);
 }
 
 /* --scale 0 picks one from the image size. */
@@ -120,7 +121,7 @@ int cmd_sample(int argc, char **argv) {
         {NULL}};
     int rc = flags_parse("sample", "--model CKPT --out PNG [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if ((rc = check_out("sample", out))) return rc;
+    if ((rc = check_out("sample", out, model_path, NULL))) return rc;
     cli_set_threads(threads);
     vae_model *m = NULL;
     if ((rc = cli_load_model("sample", model_path, n < PICTURE_BATCH ? n : PICTURE_BATCH, &m, NULL))) return rc;
@@ -154,7 +155,7 @@ int cmd_manifold(int argc, char **argv) {
         {NULL}};
     int rc = flags_parse("manifold", "--model CKPT --out PNG [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if ((rc = check_out("manifold", out))) return rc;
+    if ((rc = check_out("manifold", out, model_path, NULL))) return rc;
     cli_set_threads(threads);
     vae_model *m = NULL;
     int n = grid * grid;
@@ -227,7 +228,7 @@ int cmd_interpolate(int argc, char **argv) {
                   flag_find(flags, "--from-class")->given ? "--to-class" : "--from-class");
         return EXIT_USAGE;
     }
-    if ((rc = check_out(cmd, out))) return rc;
+    if ((rc = check_out(cmd, out, model_path, data))) return rc;
     cli_set_threads(threads);
     vae_model *m = NULL;
     vae_dataset ds;
@@ -316,7 +317,7 @@ int cmd_recon(int argc, char **argv) {
         {NULL}};
     int rc = flags_parse("recon", "--model CKPT --data DIR --out PNG [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if ((rc = check_out("recon", out))) return rc;
+    if ((rc = check_out("recon", out, model_path, data))) return rc;
     cli_set_threads(threads);
     vae_model *m = NULL;
     vae_dataset ds;
@@ -363,7 +364,7 @@ int cmd_scatter(int argc, char **argv) {
         cli_error("scatter", "--size '%s': give WIDTHxHEIGHT with each side in 200..8192 (for example 900x800)", size_text);
         return EXIT_USAGE;
     }
-    if ((rc = check_out("scatter", out))) return rc;
+    if ((rc = check_out("scatter", out, model_path, data))) return rc;
     cli_set_threads(threads);
     vae_model *m = NULL;
     vae_dataset ds;

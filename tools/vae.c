@@ -23,12 +23,12 @@
 #include "image.h"
 #include "man.h"
 #include "model.h"
-#include "runtime.h"
+#include "runlock.h"
 #include "train.h"
 
 /* ---------------------------------------------------------------- signals */
 
-static volatile sig_atomic_t stop_signal; /* the first SIGINT/SIGTERM: finish the step, save, exit */
+static volatile sig_atomic_t stop_signal; /* the first SIGINT/SIGTERM/SIGHUP: finish the step, save, exit */
 
 static void on_signal(int sig) {
     if (stop_signal) _exit(128 + sig); // second signal: at once (files on disk are always complete)
@@ -42,6 +42,7 @@ static void install_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); // a closed terminal or a dropped ssh session saves like Ctrl-C
 }
 
 /* ---------------------------------------------------------------- train */
@@ -62,18 +63,6 @@ typedef struct {
 #define CURVE_FILE "loss.png"
 
 static void join(char *dst, size_t n, const char *dir, const char *file) { snprintf(dst, n, "%s/%s", dir, file); }
-
-/* 1 if dir exists and holds anything besides . and .. */
-static int dir_nonempty(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n > 0;
-}
 
 /* Progress on stderr: a bar with rate and ETA on a terminal, a plain line every quarter otherwise. */
 typedef struct {
@@ -136,49 +125,16 @@ static void curve_free(curve *c) {
     vae_mem_free(c->epoch), vae_mem_free(c->train), vae_mem_free(c->test), vae_mem_free(c->val);
 }
 
-/* Read earlier epochs back from metrics.jsonl (on --resume) so the curve shows the whole run. */
+/* A number of a metrics.jsonl line, NaN when missing. */
 static double json_number(const cJSON *obj, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static void curve_load(curve *c, const char *path, int upto_epoch) {
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        cJSON *o = cJSON_Parse(line);
-        double e = json_number(o, "epoch");
-        if (isfinite(e) && e <= upto_epoch)
-            curve_add(c, e, json_number(o, "train_loss"), json_number(o, "test_loss"), json_number(o, "val_loss"));
-        cJSON_Delete(o);
-    }
-    fclose(f);
 }
 
 static vae_status curve_draw(const curve *c, const char *path, int with_val) {
     vae_plot_series s[3] = {{"train (objective)", c->epoch, c->train, c->n}, {"test (negative ELBO)", c->epoch, c->test, c->n},
                             {"validation", c->epoch, c->val, c->n}};
     return vae_plot_lines(path, "Loss per epoch", "epoch", "loss (nats per image)", s, with_val ? 3 : 2, 800, 500);
-}
-
-/* Keep metrics.jsonl consistent with the checkpoint: on resume, drop lines of epochs past it. */
-static int metrics_truncate(const char *path, int upto_epoch) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    vae__atomic o;
-    if (vae__atomic_open(&o, path)) {
-        fclose(f);
-        return -1;
-    }
-    char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        cJSON *obj = cJSON_Parse(line);
-        if (json_number(obj, "epoch") <= upto_epoch) fputs(line, o.f); // NaN (no epoch) compares false: dropped
-        cJSON_Delete(obj);
-    }
-    fclose(f);
-    return vae__atomic_commit(&o) ? -1 : 0;
 }
 
 /* Training options that must stay the same across --resume, kept in the checkpoints' metadata. */
@@ -274,394 +230,587 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
     return EXIT_OK;
 }
 
-static int cmd_train(int argc, char **argv) {
+/* Everything one `vae train` run holds, so that its steps (flags, run folder, resume, data, model, loop,
+ * epoch report) are separate functions over one struct. Each step returns an exit code (EXIT_OK to go on). */
+typedef struct {
     train_args a;
-    memset(&a, 0, sizeof a);
-    const char *engine = NULL;
+    flag_spec flags[32];
+    vae_lr_schedule sched;
+    vae_config cfg;
+    // the run folder
+    char model_path[4096], state_path[4096], metrics_path[4096], curve_path[4096];
+    int created;           /* the folder was made by this run: removed again when the run fails before work */
+    int lock_fd;           /* the run folder's lock (runlock.h), held until the end */
+    // data, model, trainer
+    vae_dataset train, test;
+    int n_train, eval_batch, model_batch;
+    vae_model *m;
+    vae_trainer tr;
+    vae_meta meta;         /* the training options kept in both checkpoints */
+    uint64_t test_bin_seed;
+    float *eval_x;
+    int *eval_labels;
+    // what the run has written so far
+    curve cv;
+    char *metrics;         /* metrics.jsonl's text: rewritten whole (atomically) after every epoch */
+    size_t metrics_len, metrics_cap;
+} train_run;
+
+static int metrics_append(train_run *r, const char *line) {
+    size_t n = strlen(line);
+    if (r->metrics_len + n + 1 > r->metrics_cap) {
+        size_t cap = r->metrics_cap ? 2 * r->metrics_cap : 4096;
+        while (cap < r->metrics_len + n + 1) cap *= 2;
+        char *p = vae_realloc(r->metrics, cap);
+        if (!p) return -1;
+        r->metrics = p, r->metrics_cap = cap;
+    }
+    memcpy(r->metrics + r->metrics_len, line, n + 1);
+    r->metrics_len += n;
+    return 0;
+}
+
+/* On --resume: keep metrics.jsonl's lines of epochs 1..upto_epoch (later ones belong to epochs the training
+ * state does not hold, and are done again) and draw them in the curve. */
+static int metrics_load(train_run *r, int upto_epoch) {
+    if (access(r->metrics_path, F_OK) != 0) return EXIT_OK;
+    vae_status st;
+    int fd = vae__open_regular(r->metrics_path, "a metrics.jsonl file", NULL, &st);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        cli_error("train", "%s", fd < 0 ? vae_last_error() : strerror(errno));
+        return EXIT_USAGE;
+    }
+    char line[4096];
+    int rc = EXIT_OK;
+    while (rc == EXIT_OK && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        double e = json_number(o, "epoch"); // NaN (a damaged line, no epoch) compares false: dropped
+        if (e <= upto_epoch && strchr(line, '\n') &&
+            (metrics_append(r, line) ||
+             curve_add(&r->cv, e, json_number(o, "train_loss"), json_number(o, "test_loss"), json_number(o, "val_loss")))) {
+            cli_error("train", "out of memory");
+            rc = EXIT_FAIL;
+        }
+        cJSON_Delete(o);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---- step 1: flags */
+
+static int train_parse(train_run *r, int argc, char **argv) {
+    train_args *a = &r->a;
     flag_spec flags[] = {
-        {"--data", FLAG_STRING, &a.data, "", "data folder: IDX files, train/ and test/ folders of PNG or JPEG files, or train.csv and test.csv (docs/data.md)", .required = 1},
-        {"--out", FLAG_STRING, &a.out, "", "run folder to write (new or empty unless --resume or --force)", .required = 1},
-        {"--arch", FLAG_CHOICE, &a.arch, "mlp", "network: dense layers, or convolutions (docs/conv.md)",
+        {"--data", FLAG_STRING, &a->data, "", "data folder: IDX files, train/ and test/ folders of PNG or JPEG files, or train.csv and test.csv (docs/data.md)", .required = 1},
+        {"--out", FLAG_STRING, &a->out, "", "run folder to write (new or empty unless --resume or --force)", .required = 1},
+        {"--arch", FLAG_CHOICE, &a->arch, "mlp", "network: dense layers, or convolutions (docs/conv.md)",
          .choices = "mlp|conv"},
-        {"--channels", FLAG_STRING, &a.channels, "32,64",
+        {"--channels", FLAG_STRING, &a->channels, "32,64",
          "--arch conv: channels of the stride-2 conv layers, encoder order (height and width must be divisible by "
          "2^layers)"},
-        {"--ae", FLAG_BOOL, &a.ae, "", "train a plain deterministic autoencoder (no sampling, no KL)"},
-        {"--hidden", FLAG_STRING, &a.hidden, "400", "hidden layer widths, encoder order, e.g. 512,256 (--arch conv: "
+        {"--ae", FLAG_BOOL, &a->ae, "", "train a plain deterministic autoencoder (no sampling, no KL)"},
+        {"--hidden", FLAG_STRING, &a->hidden, "400", "hidden layer widths, encoder order, e.g. 512,256 (--arch conv: "
          "none unless given)"},
-        {"--activation", FLAG_CHOICE, &a.activation, "relu", "hidden nonlinearity", .choices = "relu|tanh"},
-        {"--latent", FLAG_INT, &a.latent, "20", "latent size Z", 1, 4096},
-        {"--epochs", FLAG_INT, &a.epochs, "20", "total epochs of the run (also with --resume)", 1, 1000000},
-        {"--batch", FLAG_INT, &a.batch, "128", "batch size", 1, 1 << 20},
-        {"--lr", FLAG_DOUBLE, &a.lr, "1e-3", "Adam learning rate", 1e-12, 10},
-        {"--adam-eps", FLAG_DOUBLE, &a.adam_eps, "1e-8", "Adam epsilon", 1e-30, 1},
-        {"--lr-schedule", FLAG_STRING, &a.lr_schedule, "", "epochs:rate list, e.g. 1:1e-3,3:7.2e-4 (last rate continues)"},
-        {"--beta", FLAG_DOUBLE, &a.beta, "1", "KL weight (beta-VAE)", 0, 1e6},
-        {"--kl-warmup", FLAG_INT, &a.kl_warmup, "0", "epochs over which the KL weight rises linearly from 0 to beta", 0,
-         1000000},
-        {"--likelihood", FLAG_CHOICE, &a.likelihood, "bernoulli", "decoder distribution", .choices = "bernoulli|gaussian"},
-        {"--binarize", FLAG_CHOICE, &a.binarize, "none", "dynamic: resample binary pixels each time an image is used",
+        {"--activation", FLAG_CHOICE, &a->activation, "relu", "hidden nonlinearity", .choices = "relu|tanh"},
+        {"--latent", FLAG_INT, &a->latent, "20", "latent size Z", 1, 4096},
+        {"--epochs", FLAG_INT, &a->epochs, "20", "total epochs of the run (also with --resume)", 1, 1000000},
+        {"--batch", FLAG_INT, &a->batch, "128", "batch size", 1, 1 << 20},
+        {"--lr", FLAG_DOUBLE, &a->lr, "1e-3", "Adam learning rate", 1e-12, 10},
+        {"--adam-eps", FLAG_DOUBLE, &a->adam_eps, "1e-8", "Adam epsilon", 1e-30, 1},
+        {"--lr-schedule", FLAG_STRING, &a->lr_schedule, "", "epochs:rate list, e.g. 1:1e-3,3:7.2e-4 (last rate continues)"},
+        {"--beta", FLAG_DOUBLE, &a->beta, "1", "KL weight (beta-VAE; not with --ae)", 0, 1e6},
+        {"--kl-warmup", FLAG_INT, &a->kl_warmup, "0", "epochs over which the KL weight rises linearly from 0 to beta "
+         "(not with --ae)", 0, 1000000},
+        {"--likelihood", FLAG_CHOICE, &a->likelihood, "bernoulli", "decoder distribution", .choices = "bernoulli|gaussian"},
+        {"--binarize", FLAG_CHOICE, &a->binarize, "none", "dynamic: resample binary pixels each time an image is used",
          .choices = "none|dynamic"},
-        {"--conditional", FLAG_BOOL, &a.conditional, "", "conditional VAE: one-hot label into encoder and decoder"},
-        {"--iwae-k", FLAG_INT, &a.iwae_k, "0",
+        {"--conditional", FLAG_BOOL, &a->conditional, "", "conditional VAE: one-hot label into encoder and decoder"},
+        {"--iwae-k", FLAG_INT, &a->iwae_k, "0",
          "train on the importance-weighted bound with N samples per image (Burda et al. 2015; 0: the ELBO)", 0, 1 << 20},
-        {"--val", FLAG_INT, &a.val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
-        {"--seed", FLAG_INT, &a.seed, "1", "random seed (initialisation, order, noise)", 0, 2147483647},
-        {"--threads", FLAG_INT, &a.threads, "0", "threads (0: one per core)", 0, 1024},
-        VAE_TOOL_ENGINE_FLAG(engine),
-        {"--save-every", FLAG_INT, &a.save_every, "1", "write the training state every E epochs", 1, 1000000},
-        {"--resume", FLAG_BOOL, &a.resume, "", "continue the run in --out from its training state"},
-        {"--force", FLAG_BOOL, &a.force, "", "start over in a run folder that is not empty"},
+        {"--val", FLAG_INT, &a->val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
+        {"--seed", FLAG_INT, &a->seed, "1", "random seed (initialisation, order, noise)", 0, 2147483647},
+        {"--threads", FLAG_INT, &a->threads, "0", "threads (0: one per core)", 0, 1024},
+        {"--save-every", FLAG_INT, &a->save_every, "1", "write the training state every E epochs", 1, 1000000},
+        {"--resume", FLAG_BOOL, &a->resume, "", "continue the run in --out from its training state"},
+        {"--force", FLAG_BOOL, &a->force, "", "start over in a run folder that is not empty"},
         {NULL}};
-    int rc = flags_parse("train", "--data DIR --out RUN [flags]", flags, argc, argv);
-    if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (a.resume && a.force) {
+    _Static_assert(sizeof flags <= sizeof r->flags, "train_run.flags is too small for the flag table");
+    memcpy(r->flags, flags, sizeof flags);
+    int rc = flags_parse("train", "--data DIR --out RUN [flags]", r->flags, argc, argv);
+    if (rc) return rc > 0 ? -1 /* --help: done */ : EXIT_USAGE;
+    if (a->resume && a->force) {
         cli_error("train", "--resume and --force exclude each other");
         return EXIT_USAGE;
     }
-    vae_lr_schedule sched = {0};
-    if (a.lr_schedule && vae_lr_schedule_parse(&sched, a.lr_schedule)) {
-        cli_error("train", "--lr-schedule: '%s' is not a list of EPOCHS:RATE pairs such as 1:1e-3,3:7.2e-4", a.lr_schedule);
+    if (a->ae && (flag_find(r->flags, "--beta")->given || flag_find(r->flags, "--kl-warmup")->given)) {
+        cli_error("train", "%s: an autoencoder (--ae) has no KL term to weight", flag_find(r->flags, "--beta")->given
+                  ? "--beta" : "--kl-warmup");
         return EXIT_USAGE;
     }
-    vae_config cfg;
-    vae_config_default(&cfg);
-    int nh = parse_int_list(a.hidden, cfg.hidden, VAE_MAX_HIDDEN, 1, 65536);
+    if (a->lr_schedule && vae_lr_schedule_parse(&r->sched, a->lr_schedule)) {
+        cli_error("train", "--lr-schedule: '%s' is not a list of EPOCHS:RATE pairs such as 1:1e-3,3:7.2e-4", a->lr_schedule);
+        return EXIT_USAGE;
+    }
+    vae_config *cfg = &r->cfg;
+    vae_config_default(cfg);
+    int nh = parse_int_list(a->hidden, cfg->hidden, VAE_MAX_HIDDEN, 1, 65536);
     if (nh < 0) {
-        cli_error("train", "--hidden: '%s' is not a list of up to %d widths in 1..65536", a.hidden, VAE_MAX_HIDDEN);
+        cli_error("train", "--hidden: '%s' is not a list of up to %d widths in 1..65536", a->hidden, VAE_MAX_HIDDEN);
         return EXIT_USAGE;
     }
-    cfg.n_hidden = nh;
-    cfg.n_latent = a.latent;
-    cfg.ae = a.ae;
-    cfg.activation = strcmp(a.activation, "tanh") == 0 ? VAE_TANH : VAE_RELU;
-    cfg.likelihood = strcmp(a.likelihood, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
-    if (strcmp(a.arch, "conv") == 0) {
-        cfg.arch = VAE_CONV;
-        cfg.n_conv = parse_int_list(a.channels, cfg.conv_channels, VAE_MAX_CONV, 1, 4096);
-        if (cfg.n_conv < 1) {
-            cli_error("train", "--channels: '%s' is not a list of 1 to %d channel counts in 1..4096", a.channels,
+    cfg->n_hidden = nh;
+    cfg->n_latent = a->latent;
+    cfg->ae = a->ae;
+    cfg->activation = strcmp(a->activation, "tanh") == 0 ? VAE_TANH : VAE_RELU;
+    cfg->likelihood = strcmp(a->likelihood, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
+    if (strcmp(a->arch, "conv") == 0) {
+        cfg->arch = VAE_CONV;
+        cfg->n_conv = parse_int_list(a->channels, cfg->conv_channels, VAE_MAX_CONV, 1, 4096);
+        if (cfg->n_conv < 1) {
+            cli_error("train", "--channels: '%s' is not a list of 1 to %d channel counts in 1..4096", a->channels,
                       VAE_MAX_CONV);
             return EXIT_USAGE;
         }
-        if (!flag_find(flags, "--hidden")->given) cfg.n_hidden = 0; // conv straight into the head by default
-    } else if (flag_find(flags, "--channels")->given && !a.resume) {
+        if (!flag_find(r->flags, "--hidden")->given) cfg->n_hidden = 0; // conv straight into the head by default
+    } else if (flag_find(r->flags, "--channels")->given && !a->resume) {
         cli_error("train", "--channels applies to --arch conv only");
         return EXIT_USAGE;
     }
+    return EXIT_OK;
+}
 
-    // the run folder
-    char model_path[4096], state_path[4096], metrics_path[4096], curve_path[4096];
-    join(model_path, sizeof model_path, a.out, MODEL_FILE);
-    join(state_path, sizeof state_path, a.out, STATE_FILE);
-    join(metrics_path, sizeof metrics_path, a.out, METRICS_FILE);
-    join(curve_path, sizeof curve_path, a.out, CURVE_FILE);
+/* ---- step 2: the run folder, created if missing and locked for the life of the run */
+
+/* 1 if dir holds anything besides . and .., the lock file and temporary files of dead writers. */
+static int dir_nonempty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, VAE_LOCK_FILE)) n++;
+    closedir(d);
+    return n > 0;
+}
+
+static int run_folder_open(train_run *r) {
+    const train_args *a = &r->a;
+    join(r->model_path, sizeof r->model_path, a->out, MODEL_FILE);
+    join(r->state_path, sizeof r->state_path, a->out, STATE_FILE);
+    join(r->metrics_path, sizeof r->metrics_path, a->out, METRICS_FILE);
+    join(r->curve_path, sizeof r->curve_path, a->out, CURVE_FILE);
+    if (strlen(a->out) + 32 >= sizeof r->model_path) {
+        cli_error("train", "--out: the path is too long (%zu bytes)", strlen(a->out));
+        return EXIT_USAGE;
+    }
     struct stat sb;
-    int exists = stat(a.out, &sb) == 0;
-    if (exists && !S_ISDIR(sb.st_mode)) {
-        cli_error("train", "--out %s: exists and is not a folder", a.out);
+    if (stat(a->out, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        cli_error("train", "--out %s: exists and is not a folder", a->out);
         return EXIT_USAGE;
     }
-    if (a.resume && access(state_path, F_OK) != 0) {
-        cli_error("train", "--resume: %s does not exist: nothing to resume", state_path);
+    if (stat(a->out, &sb) != 0) {
+        if (a->resume) {
+            cli_error("train", "--resume: %s does not exist: nothing to resume", r->state_path);
+            return EXIT_USAGE;
+        }
+        if (mkdir(a->out, 0777) == 0) {
+            r->created = 1;
+        } else if (errno != EEXIST) { // (EEXIST: another run made it just now; the lock decides)
+            cli_error("train", "--out %s: cannot create the folder: %s", a->out, strerror(errno));
+            return EXIT_USAGE;
+        }
+    }
+    // one owner at a time: a second `vae train` (also --resume or --force) stops here, naming the first
+    long holder;
+    if (vae__run_lock(a->out, &r->lock_fd, &holder)) {
+        cli_error("train", "--out %s", vae_last_error());
+        r->created = 0; // another process's folder now
         return EXIT_USAGE;
     }
-    if (!a.resume && !a.force && exists && dir_nonempty(a.out)) {
-        cli_error("train", "--out %s: the folder is not empty (use --resume to continue or --force to start over)", a.out);
+    if (a->resume && access(r->state_path, F_OK) != 0) {
+        cli_error("train", "--resume: %s does not exist: nothing to resume", r->state_path);
         return EXIT_USAGE;
     }
+    vae__atomic_clean_stale(a->out, 1); // ours now: temporary files of killed writes are stale
+    if (!a->resume && !a->force && dir_nonempty(a->out)) {
+        cli_error("train", "--out %s: the folder is not empty (use --resume to continue or --force to start over)", a->out);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
 
-    cli_set_threads(a.threads);
-    if ((rc = vae__tool_set_engine("train", flag_find(flags, "--engine")->given ? engine : NULL))) return rc;
+/* ---- step 3: --resume reconciles the flags with the run's saved options and architecture */
+
+static int resume_reconcile(train_run *r) {
     vae_train_state saved;
-    memset(&saved, 0, sizeof saved);
-    if (a.resume) {
-        vae_status st = vae_train_state_load(&saved, state_path, 1 /* only its metadata and configuration are used here */);
-        if (st) {
-            cli_error("train", "%s", vae_last_error());
-            return cli_status_exit(st, 1);
-        }
-        if ((rc = args_from_meta(&a, flags, &saved.meta, state_path)) ||
-            (rc = check_arch_flags(flags, &a, vae_get_config(saved.model), state_path))) {
-            vae_train_state_free(&saved);
-            return rc;
-        }
-        cfg = *vae_get_config(saved.model);
-        vae_train_state_free(&saved);
+    vae_status st = vae_train_state_load(&saved, r->state_path, 1 /* only its metadata and configuration are used */);
+    if (st) {
+        cli_error("train", "%s", vae_last_error());
+        return cli_status_exit(st, 1);
     }
+    int rc = args_from_meta(&r->a, r->flags, &saved.meta, r->state_path);
+    if (!rc) rc = check_arch_flags(r->flags, &r->a, vae_get_config(saved.model), r->state_path);
+    if (!rc) r->cfg = *vae_get_config(saved.model);
+    vae_train_state_free(&saved);
+    return rc;
+}
 
-    // data
-    vae_dataset train, test;
-    if ((rc = cli_load_data("train", a.data, "train", NULL, &train))) return rc;
-    if ((rc = cli_load_data("train", a.data, "test", NULL, &test))) {
-        vae_dataset_free(&train);
-        return rc;
+/* ---- step 4: the data, checked against the model and the flags */
+
+/* The largest |value| of a float data set (0 for uint8 pixels, which are in [0, 1]). */
+static double data_max_abs(const vae_dataset *d) {
+    double mx = 0;
+    for (size_t i = 0; d->values && i < (size_t)d->n * d->dim; i++)
+        mx = fabs((double)d->values[i]) > mx ? fabs((double)d->values[i]) : mx;
+    return mx;
+}
+
+static int train_load_data(train_run *r) {
+    const train_args *a = &r->a;
+    vae_config *cfg = &r->cfg;
+    vae_dataset *train = &r->train, *test = &r->test;
+    int rc;
+    if ((rc = cli_load_data("train", a->data, "train", NULL, train))) return rc;
+    if ((rc = cli_load_data("train", a->data, "test", NULL, test))) return rc;
+    if (train->height != test->height || train->width != test->width || train->channels != test->channels) {
+        cli_error("train", "%s: training images are %dx%dx%d but test images are %dx%dx%d", a->data, train->height,
+                  train->width, train->channels, test->height, test->width, test->channels);
+        return EXIT_USAGE;
     }
-    rc = EXIT_USAGE;
-    vae_model *m = NULL;
-    vae_trainer tr;
-    memset(&tr, 0, sizeof tr);
-    curve cv = {0};
-    float *eval_x = NULL;
-    int *eval_labels = NULL;
-    if (train.height != test.height || train.width != test.width || train.channels != test.channels) {
-        cli_error("train", "%s: training images are %dx%dx%d but test images are %dx%dx%d", a.data, train.height,
-                  train.width, train.channels, test.height, test.width, test.channels);
-        goto done;
-    }
-    cfg.height = train.height, cfg.width = train.width, cfg.channels = train.channels;
-    if (a.conditional && !a.resume) {
-        if (!train.labels || !test.labels) {
-            cli_error("train", "--conditional: %s has no label files", a.data);
-            goto done;
+    cfg->height = train->height, cfg->width = train->width, cfg->channels = train->channels;
+    if (a->conditional && !a->resume) {
+        if (!train->labels || !test->labels) {
+            cli_error("train", "--conditional: %s has no label files", a->data);
+            return EXIT_USAGE;
         }
-        cfg.n_classes = train.n_classes > test.n_classes ? train.n_classes : test.n_classes;
+        cfg->n_classes = train->n_classes > test->n_classes ? train->n_classes : test->n_classes;
     }
-    if (cfg.n_classes > 0 && (train.n_classes > cfg.n_classes || test.n_classes > cfg.n_classes || !train.labels)) {
-        cli_error("train", "%s: labels do not fit the model's %d classes", a.data, cfg.n_classes);
-        goto done;
+    if (cfg->n_classes > 0 && (train->n_classes > cfg->n_classes || test->n_classes > cfg->n_classes || !train->labels)) {
+        cli_error("train", "%s: labels do not fit the model's %d classes", a->data, cfg->n_classes);
+        return EXIT_USAGE;
     }
-    if (cfg.likelihood == VAE_BERNOULLI && (train.values || test.values)) {
+    if (cfg->likelihood == VAE_BERNOULLI && (train->values || test->values)) {
         // float data may lie outside [0, 1]: check it is a probability for the Bernoulli decoder
         for (int k = 0; k < 2; k++) {
-            const vae_dataset *d = k ? &test : &train;
+            const vae_dataset *d = k ? test : train;
             for (size_t i = 0; d->values && i < (size_t)d->n * d->dim; i++)
                 if (!(d->values[i] >= 0.0f && d->values[i] <= 1.0f)) {
-                    cli_error("train", "%s: value %g outside [0, 1]: use --likelihood gaussian for such data", a.data,
+                    cli_error("train", "%s: value %g outside [0, 1]: use --likelihood gaussian for such data", a->data,
                               d->values[i]);
-                    goto done;
+                    return EXIT_USAGE;
                 }
         }
     }
-    if (a.val >= train.n) {
-        cli_error("train", "--val %d: the training set holds only %d images", a.val, train.n);
-        goto done;
+    if (a->val >= train->n) {
+        cli_error("train", "--val %d: the training set holds only %d images", a->val, train->n);
+        return EXIT_USAGE;
     }
-    int n_train = train.n - a.val;
-    if (a.batch > n_train) {
-        cli_error("train", "--batch %d is larger than the %d training images", a.batch, n_train);
-        goto done;
+    r->n_train = train->n - a->val;
+    if (a->batch > r->n_train) {
+        cli_error("train", "--batch %d is larger than the %d training images", a->batch, r->n_train);
+        return EXIT_USAGE;
     }
-    int eval_batch = 1000 > a.batch ? 1000 : a.batch;
+    return EXIT_OK;
+}
+
+/* ---- step 5: the model (new or from the training state), the trainer and the evaluation buffers */
+
+static int train_sizes(train_run *r) {
+    const train_args *a = &r->a;
+    const vae_config *cfg = &r->cfg;
+    r->eval_batch = 1000 > a->batch ? 1000 : a->batch;
     // --iwae-k: a step decodes batch * K samples at once, so the model holds that many rows (the evaluation
     // buffers stay at eval_batch)
-    long long iwae_rows = (long long)a.batch * a.iwae_k;
-    if (a.iwae_k > 0 && cfg.ae) {
+    long long iwae_rows = (long long)a->batch * a->iwae_k;
+    if (a->iwae_k > 0 && cfg->ae) {
         cli_error("train", "--iwae-k: the importance-weighted bound needs a VAE; --ae trains a plain autoencoder");
-        goto done;
+        return EXIT_USAGE;
     }
     if (iwae_rows > MAX_IWAE_ROWS) {
-        cli_error("train", "--iwae-k %d: --batch %d times %d samples is %lld rows a step, above the limit of %d", a.iwae_k,
-                  a.batch, a.iwae_k, iwae_rows, MAX_IWAE_ROWS);
-        goto done;
+        cli_error("train", "--iwae-k %d: --batch %d times %d samples is %lld rows a step, above the limit of %d", a->iwae_k,
+                  a->batch, a->iwae_k, iwae_rows, MAX_IWAE_ROWS);
+        return EXIT_USAGE;
     }
-    int model_batch = iwae_rows > eval_batch ? (int)iwae_rows : eval_batch;
+    r->model_batch = iwae_rows > r->eval_batch ? (int)iwae_rows : r->eval_batch;
     // a batch larger than memory could hold: the activations grow with it
-    {
-        double per_image = 4.0 * (2.0 * (cfg.height * (double)cfg.width * cfg.channels) * 3 + 16.0 * 4096);
-        double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-        if (phys > 0 && per_image * model_batch > 0.5 * phys) {
-            if (model_batch > eval_batch)
-                cli_error("train", "--iwae-k %d with --batch %d: the activations of %d rows (%.1f GiB) would not fit in "
-                          "this machine's memory", a.iwae_k, a.batch, model_batch, per_image * model_batch / 1073741824.0);
-            else
-                cli_error("train", "--batch %d: its activations (%.1f GiB) would not fit in this machine's memory", a.batch,
-                          per_image * model_batch / 1073741824.0);
-            goto done;
-        }
+    double per_image = 4.0 * (2.0 * (cfg->height * (double)cfg->width * cfg->channels) * 3 + 16.0 * 4096);
+    double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE), gib = 1073741824.0;
+    if (phys > 0 && per_image * r->model_batch > 0.5 * phys) {
+        if (r->model_batch > r->eval_batch)
+            cli_error("train", "--iwae-k %d with --batch %d: the activations of %d rows (%.1f GiB) would not fit in "
+                      "this machine's memory", a->iwae_k, a->batch, r->model_batch, per_image * r->model_batch / gib);
+        else
+            cli_error("train", "--batch %d: its activations (%.1f GiB) would not fit in this machine's memory", a->batch,
+                      per_image * r->model_batch / gib);
+        return EXIT_USAGE;
     }
+    return EXIT_OK;
+}
 
+static int train_build(train_run *r) {
+    const train_args *a = &r->a;
+    int rc = train_sizes(r);
+    if (rc) return rc;
+    vae_train_state saved;
+    memset(&saved, 0, sizeof saved);
     vae_status st;
-    if (a.resume) {
-        st = vae_train_state_load(&saved, state_path, model_batch);
-        if (st) {
-            cli_error("train", "%s", vae_last_error());
-            goto done;
-        }
-        m = saved.model;
+    if (a->resume) {
+        st = vae_train_state_load(&saved, r->state_path, r->model_batch);
+        r->m = saved.model;
         saved.model = NULL;
     } else {
         vae_rng init;
-        vae_rng_seed(&init, (uint64_t)a.seed * 2 + 1); // a stream apart from the trainer's
-        st = vae_create(&m, &cfg, model_batch, &init);
-        if (st) {
-            cli_error("train", "%s", vae_last_error());
-            goto done;
-        }
+        vae_rng_seed(&init, (uint64_t)a->seed * 2 + 1); // a stream apart from the trainer's
+        st = vae_create(&r->m, &r->cfg, r->model_batch, &init);
     }
-    st = vae_trainer_init(&tr, m, &train, n_train, a.batch, strcmp(a.binarize, "dynamic") == 0, (uint64_t)a.seed);
-    if (!st && a.resume) st = vae_train_state_apply(&saved, &tr);
+    if (!st)
+        st = vae_trainer_init(&r->tr, r->m, &r->train, r->n_train, a->batch, strcmp(a->binarize, "dynamic") == 0,
+                              (uint64_t)a->seed);
+    if (!st && a->resume) st = vae_train_state_apply(&saved, &r->tr);
     vae_train_state_free(&saved);
     if (st) {
         cli_error("train", "%s", vae_last_error());
-        goto done;
+        return cli_status_exit(st, 1);
     }
-    tr.kl_beta = (float)a.beta;
-    tr.kl_warmup_steps = (long)a.kl_warmup * vae_trainer_batches(&tr);
-    eval_x = vae_malloc((size_t)eval_batch * train.dim * sizeof(float));
-    eval_labels = vae_malloc((size_t)eval_batch * sizeof(int));
-    if (!eval_x || !eval_labels) {
+    r->tr.kl_beta = (float)a->beta;
+    r->tr.kl_warmup_steps = (long)a->kl_warmup * vae_trainer_batches(&r->tr);
+    r->eval_x = vae_malloc((size_t)r->eval_batch * r->train.dim * sizeof(float));
+    r->eval_labels = vae_malloc((size_t)r->eval_batch * sizeof(int));
+    if (!r->eval_x || !r->eval_labels) {
         cli_error("train", "out of memory");
-        rc = EXIT_FAIL;
-        goto done;
+        return EXIT_FAIL;
     }
-    if (!exists && mkdir(a.out, 0777) != 0) {
-        cli_error("train", "--out %s: cannot create the folder: %s", a.out, strerror(errno));
-        goto done;
+    r->test_bin_seed = 0x5eed0000ULL + (uint64_t)a->seed;
+    if (args_to_meta(a, r->test_bin_seed, &r->meta)) {
+        cli_error("train", "%s", vae_last_error());
+        return EXIT_USAGE;
     }
-    if (a.force && !a.resume) {
-        const char *files[] = {model_path, state_path, metrics_path, curve_path};
+    if (a->force && !a->resume) { // start over: the old run's files go only now that everything is checked
+        const char *files[] = {r->model_path, r->state_path, r->metrics_path, r->curve_path};
         for (int i = 0; i < 4; i++) unlink(files[i]);
     }
-    if (exists) vae__atomic_clean_stale(a.out, 1);
-    if (a.resume) {
-        if (metrics_truncate(metrics_path, tr.epoch)) {
-            cli_error("train", "%s: cannot rewrite: %s", metrics_path, strerror(errno));
-            rc = EXIT_FAIL;
-            goto done;
-        }
-        curve_load(&cv, metrics_path, tr.epoch);
-    }
-    uint64_t test_bin_seed = 0x5eed0000ULL + (uint64_t)a.seed;
-    vae_meta meta;
-    memset(&meta, 0, sizeof meta);
-    if (args_to_meta(&a, test_bin_seed, &meta)) {
-        cli_error("train", "%s", vae_last_error());
-        goto done;
-    }
+    return a->resume ? metrics_load(r, r->tr.epoch) : EXIT_OK;
+}
 
-    // work starts: from here failures exit 1
-    rc = EXIT_FAIL;
-    install_signals();
-    int binarize = strcmp(a.binarize, "dynamic") == 0;
+/* ---- step 6: the loop, one epoch at a time */
+
+static void print_header(const train_run *r) {
+    const vae_config *cfg = &r->cfg;
     printf("loss: nats per image (train_loss: the training objective; test_loss: negative ELBO on the test set)\n");
-    if (a.iwae_k > 0)
+    if (r->a.iwae_k > 0)
         printf("objective: importance-weighted bound, k = %d samples per image (train_loss: -log of the mean of the k "
-               "importance weights)\n", a.iwae_k);
-    if (cfg.arch == VAE_CONV) {
-        char chans[64] = "", hid[96] = "none";
-        for (int i = 0, len = 0; i < cfg.n_conv; i++)
-            len += snprintf(chans + len, sizeof chans - (size_t)len, i ? ",%d" : "%d", cfg.conv_channels[i]);
-        for (int i = 0, len = 0; i < cfg.n_hidden; i++)
-            len += snprintf(hid + len, sizeof hid - (size_t)len, i ? ",%d" : "%d", cfg.hidden[i]);
+               "importance weights)\n", r->a.iwae_k);
+    char hid[96] = "none";
+    for (int i = 0, len = 0; i < cfg->n_hidden; i++)
+        len += snprintf(hid + len, sizeof hid - (size_t)len, i ? ",%d" : "%d", cfg->hidden[i]);
+    if (cfg->arch == VAE_CONV) {
+        char chans[64] = "";
+        for (int i = 0, len = 0; i < cfg->n_conv; i++)
+            len += snprintf(chans + len, sizeof chans - (size_t)len, i ? ",%d" : "%d", cfg->conv_channels[i]);
         printf("model: %s conv %dx%dx%d, channels %s, hidden %s, latent %d, %zu parameters, %d training images, "
-               "batch %d\n", cfg.ae ? "autoencoder" : "VAE", cfg.height, cfg.width, cfg.channels, chans, hid,
-               cfg.n_latent, vae_num_params(m), n_train, a.batch);
+               "batch %d\n", cfg->ae ? "autoencoder" : "VAE", cfg->height, cfg->width, cfg->channels, chans, hid,
+               cfg->n_latent, vae_num_params(r->m), r->n_train, r->a.batch);
     } else {
-        printf("model: %s %d-%s-%d, %zu parameters, %d training images, batch %d\n", cfg.ae ? "autoencoder" : "VAE",
-               train.dim, a.hidden, cfg.n_latent, vae_num_params(m), n_train, a.batch);
+        printf("model: %s %d-%s-%d, %zu parameters, %d training images, batch %d\n", cfg->ae ? "autoencoder" : "VAE",
+               r->train.dim, cfg->n_hidden ? hid : "", cfg->n_latent, vae_num_params(r->m), r->n_train, r->a.batch);
     }
     fflush(stdout);
-    if (tr.epoch >= a.epochs) fprintf(stderr, "vae train: the run already has %d epochs (--epochs %d)\n", tr.epoch, a.epochs);
-    while (tr.epoch < a.epochs) {
-        int epoch = tr.epoch + 1;
-        vae_train_opts opts;
-        vae_train_opts_default(&opts);
-        opts.lr = (float)vae_lr_at(&sched, epoch, a.lr);
-        opts.adam_eps = (float)a.adam_eps;
-        opts.iwae_k = a.iwae_k;
-        double t0 = vae_now() - (tr.next_batch > 0 ? tr.train_seconds : 0); // a resumed epoch keeps its earlier time
-        progress_state ps = {epoch, a.epochs, isatty(2), a.batch, 4 * tr.next_batch / vae_trainer_batches(&tr), vae_now(),
-                             getenv("VAE_BENCH_FIRST_STEP") != NULL};
-        st = vae_trainer_run_epoch(&tr, &opts, progress, &ps, &stop_signal);
-        if (st == VAE_ERR_NAN) {
-            cli_error("train", "%s; stopping. %s holds the last good checkpoint. A learning rate too high (--lr %g) is "
-                      "the usual cause: try a smaller one.", vae_last_error(), model_path, opts.lr);
-            goto done;
-        }
+}
+
+/* The step's loss or gradient turned non-finite: say what is the likely cause. Data first: the failing batch
+ * (still in the trainer's buffer) holding huge values; then the learning rate, unless no update was applied
+ * yet (the initial parameters' loss), the rate is very small, or it is the lowest of the --lr-schedule. */
+static void report_divergence(const train_run *r, double lr) {
+    const vae_trainer *tr = &r->tr;
+    int rows = r->n_train - tr->next_batch * tr->batch;
+    rows = rows < tr->batch ? rows : tr->batch;
+    double batch_max = 0;
+    for (size_t i = 0; rows > 0 && i < (size_t)rows * r->train.dim; i++)
+        batch_max = fabs((double)tr->x[i]) > batch_max ? fabs((double)tr->x[i]) : batch_max;
+    double lr_min = r->a.lr;
+    for (int i = 0; i < r->sched.n; i++) lr_min = r->sched.lr[i] < lr_min ? r->sched.lr[i] : lr_min;
+    int first_step = vae_steps_taken(r->m) == 0, tiny = lr <= 1e-5, lowest = r->sched.n > 1 && lr <= lr_min;
+    char why[512], lr_note[96] = "";
+    if (lr > 0.01 && !first_step) snprintf(lr_note, sizeof lr_note, " The learning rate (--lr %g) is high too: try a smaller one.", lr);
+    if (batch_max > 1e4)
+        snprintf(why, sizeof why, "The batch holds values up to %g (the data's largest: %g): scale the data (to [0, 1], "
+                 "or to mean 0 and variance 1) before training.%s", batch_max, data_max_abs(&r->train), lr_note);
+    else if (first_step)
+        snprintf(why, sizeof why, "It happened before any update, so the learning rate is not the cause: check the data "
+                 "for extreme values.");
+    else if (tiny || lowest)
+        snprintf(why, sizeof why, "The learning rate is already %s (--lr %g), so it is an unlikely cause: check the data "
+                 "for extreme values, or try a larger --adam-eps.", tiny ? "very small" : "the lowest of the schedule", lr);
+    else
+        snprintf(why, sizeof why, "A learning rate too high (--lr %g) is the usual cause: try a smaller one.", lr);
+    cli_error("train", "%s; stopping. %s holds the last good checkpoint. %s", vae_last_error(), r->model_path, why);
+}
+
+/* A signal stopped the epoch: save where it stands, so --resume continues from this batch. */
+static int save_on_signal(train_run *r, int epoch) {
+    if (isatty(2)) fputc('\n', stderr);
+    vae_status st = vae_train_state_save(&r->tr, r->state_path, &r->meta);
+    if (!st) st = vae_checkpoint_save(r->m, r->model_path, &r->meta);
+    if (st) {
+        cli_error("train", "stopped, but saving failed: %s", vae_last_error());
+        return EXIT_FAIL;
+    }
+    fprintf(stderr, "vae train: stopped by signal %d in epoch %d (batch %d of %d); saved %s. Continue with: vae "
+            "train --data %s --out %s --resume --epochs %d\n", (int)stop_signal, epoch, r->tr.next_batch,
+            vae_trainer_batches(&r->tr), r->state_path, r->a.data, r->a.out, r->a.epochs);
+    return 128 + (int)stop_signal;
+}
+
+/* After an epoch: the model, the curve, metrics.jsonl (one more line, the file rewritten atomically), the
+ * training state (every --save-every epochs) and the summary line on stdout. */
+static int epoch_report(train_run *r, int epoch, double t0, double train_loss, const vae_eval_result *te,
+                        const vae_eval_result *va) {
+    const train_args *a = &r->a;
+    double train_seconds = r->tr.train_seconds;
+    vae_status st = vae_checkpoint_save(r->m, r->model_path, &r->meta);
+    if (st) {
+        cli_error("train", "%s", vae_last_error());
+        return EXIT_FAIL;
+    }
+    if (curve_add(&r->cv, epoch, train_loss, te->loss, a->val > 0 ? va->loss : NAN) ||
+        curve_draw(&r->cv, r->curve_path, a->val > 0)) {
+        cli_error("train", "%s: %s", r->curve_path, vae_last_error());
+        return EXIT_FAIL;
+    }
+    double seconds = vae_now() - t0;
+    char line[1024], n[6][32];
+    int len = snprintf(line, sizeof line, "{\"epoch\": %d, \"train_loss\": %s, \"test_loss\": %s, \"test_recon\": %s, "
+                       "\"test_kl\": %s", epoch, cli_json_number(n[0], "%.6f", train_loss),
+                       cli_json_number(n[1], "%.6f", te->loss), cli_json_number(n[2], "%.6f", te->recon),
+                       cli_json_number(n[3], "%.6f", te->kl));
+    if (a->val > 0) len += snprintf(line + len, sizeof line - (size_t)len, ", \"val_loss\": %s",
+                                    cli_json_number(n[4], "%.6f", va->loss));
+    snprintf(line + len, sizeof line - (size_t)len, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"images_per_s\": %s}\n",
+             seconds, train_seconds, cli_json_number(n[5], "%.1f", r->n_train / train_seconds));
+    if (metrics_append(r, line)) {
+        cli_error("train", "out of memory");
+        return EXIT_FAIL;
+    }
+    if (vae__atomic_write_file(r->metrics_path, r->metrics, r->metrics_len)) {
+        cli_error("train", "%s", vae_last_error());
+        return EXIT_FAIL;
+    }
+    // The training state comes after the epoch's metrics line: a run killed before the state is written
+    // resumes from the previous state and redoes the epoch (--resume drops metrics lines past the state's
+    // epoch), so metrics.jsonl never misses an epoch. (`seconds` thus leaves out this one write.)
+    if (epoch % a->save_every == 0 || epoch == a->epochs || stop_signal) {
+        st = vae_train_state_save(&r->tr, r->state_path, &r->meta);
         if (st) {
             cli_error("train", "%s", vae_last_error());
-            goto done;
-        }
-        if (tr.epoch < epoch) { // stopped by a signal inside the epoch (possibly before its first batch)
-            if (ps.tty) fputc('\n', stderr);
-            st = vae_train_state_save(&tr, state_path, &meta);
-            if (!st) st = vae_checkpoint_save(m, model_path, &meta);
-            if (st) {
-                cli_error("train", "stopped, but saving failed: %s", vae_last_error());
-                goto done;
-            }
-            fprintf(stderr, "vae train: stopped by signal %d in epoch %d (batch %d of %d); saved %s. Continue with: vae "
-                    "train --data %s --out %s --resume --epochs %d\n", (int)stop_signal, epoch, tr.next_batch,
-                    vae_trainer_batches(&tr), state_path, a.data, a.out, a.epochs);
-            rc = 128 + (int)stop_signal;
-            goto done;
-        }
-        double train_seconds = tr.train_seconds;
-        double train_loss = tr.loss_sum / vae_trainer_batches(&tr);
-        vae_eval_result te, va = {0};
-        st = vae_evaluate(m, &test, 0, test.n, eval_batch, 0x7e57ULL, binarize, test_bin_seed, eval_x, eval_labels,
-                          NULL, NULL, NULL, 0, NULL, &te);
-        if (!st && a.val > 0)
-            st = vae_evaluate(m, &train, n_train, a.val, eval_batch, 0x7a1ULL, binarize, test_bin_seed + 1, eval_x,
-                              eval_labels, NULL, NULL, NULL, 0, NULL, &va);
-        if (st) {
-            cli_error("train", "%s", vae_last_error());
-            goto done;
-        }
-        st = vae_checkpoint_save(m, model_path, &meta);
-        if (st) {
-            cli_error("train", "%s", vae_last_error());
-            goto done;
-        }
-        if (curve_add(&cv, epoch, train_loss, te.loss, a.val > 0 ? va.loss : NAN) ||
-            curve_draw(&cv, curve_path, a.val > 0)) {
-            cli_error("train", "%s: %s", curve_path, vae_last_error());
-            goto done;
-        }
-        double seconds = vae_now() - t0;
-        FILE *mf = fopen(metrics_path, "a");
-        if (!mf) {
-            cli_error("train", "%s: %s", metrics_path, strerror(errno));
-            goto done;
-        }
-        fprintf(mf, "{\"epoch\": %d, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_recon\": %.6f, \"test_kl\": %.6f",
-                epoch, train_loss, te.loss, te.recon, te.kl);
-        if (a.val > 0) fprintf(mf, ", \"val_loss\": %.6f", va.loss);
-        fprintf(mf, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"images_per_s\": %.1f}\n", seconds, train_seconds,
-                n_train / train_seconds);
-        if (fflush(mf) || fsync(fileno(mf)) || fclose(mf)) {
-            cli_error("train", "%s: write failed: %s", metrics_path, strerror(errno));
-            goto done;
-        }
-        // The training state comes after the epoch's metrics line: a run killed before the state is written
-        // resumes from the previous state and redoes the epoch (--resume drops metrics lines past the state's
-        // epoch), so metrics.jsonl never misses an epoch. (`seconds` thus leaves out this one write.)
-        if (epoch % a.save_every == 0 || epoch == a.epochs || stop_signal) {
-            st = vae_train_state_save(&tr, state_path, &meta);
-            if (st) {
-                cli_error("train", "%s", vae_last_error());
-                goto done;
-            }
-        }
-        printf("epoch %d/%d  train_loss %.3f  test_loss %.3f (recon %.3f, kl %.3f)", epoch, a.epochs, train_loss, te.loss,
-               te.recon, te.kl);
-        if (a.val > 0) printf("  val_loss %.3f", va.loss);
-        printf("  %.1f s  %.0f img/s\n", seconds, n_train / train_seconds);
-        fflush(stdout);
-        if (stop_signal) { // the signal came during evaluation or writing: everything is saved
-            fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train --data %s "
-                    "--out %s --resume --epochs %d\n", (int)stop_signal, epoch, state_path, a.data, a.out, a.epochs);
-            rc = 128 + (int)stop_signal;
-            goto done;
+            return EXIT_FAIL;
         }
     }
-    rc = EXIT_OK;
-done:
-    curve_free(&cv);
-    vae_mem_free(eval_x);
-    vae_mem_free(eval_labels);
-    vae_trainer_free(&tr);
-    vae_free(m);
-    vae_dataset_free(&train);
-    vae_dataset_free(&test);
+    printf("epoch %d/%d  train_loss %.3f  test_loss %.3f (recon %.3f, kl %.3f)", epoch, a->epochs, train_loss, te->loss,
+           te->recon, te->kl);
+    if (a->val > 0) printf("  val_loss %.3f", va->loss);
+    printf("  %.1f s  %.0f img/s\n", seconds, r->n_train / train_seconds);
+    fflush(stdout);
+    return EXIT_OK;
+}
+
+static int train_loop(train_run *r) {
+    const train_args *a = &r->a;
+    vae_trainer *tr = &r->tr;
+    int binarize = strcmp(a->binarize, "dynamic") == 0;
+    install_signals();
+    print_header(r);
+    if (tr->epoch >= a->epochs) fprintf(stderr, "vae train: the run already has %d epochs (--epochs %d)\n", tr->epoch, a->epochs);
+    while (tr->epoch < a->epochs) {
+        int epoch = tr->epoch + 1;
+        vae_train_opts opts;
+        vae_train_opts_default(&opts);
+        opts.lr = (float)vae_lr_at(&r->sched, epoch, a->lr);
+        opts.adam_eps = (float)a->adam_eps;
+        opts.iwae_k = a->iwae_k;
+        double t0 = vae_now() - (tr->next_batch > 0 ? tr->train_seconds : 0); // a resumed epoch keeps its earlier time
+        progress_state ps = {epoch, a->epochs, isatty(2), a->batch, 4 * tr->next_batch / vae_trainer_batches(tr), vae_now(),
+                             getenv("VAE_BENCH_FIRST_STEP") != NULL};
+        vae_status st = vae_trainer_run_epoch(tr, &opts, progress, &ps, &stop_signal);
+        if (st == VAE_ERR_NAN) {
+            report_divergence(r, opts.lr);
+            return EXIT_FAIL;
+        }
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
+            return EXIT_FAIL;
+        }
+        if (tr->epoch < epoch) return save_on_signal(r, epoch); // (possibly before the epoch's first batch)
+        double train_loss = tr->loss_sum / vae_trainer_batches(tr);
+        vae_eval_result te, va = {0};
+        st = vae_evaluate(r->m, &r->test, 0, r->test.n, r->eval_batch, 0x7e57ULL, binarize, r->test_bin_seed, r->eval_x,
+                          r->eval_labels, NULL, NULL, NULL, 0, NULL, &te);
+        if (!st && a->val > 0)
+            st = vae_evaluate(r->m, &r->train, r->n_train, a->val, r->eval_batch, 0x7a1ULL, binarize, r->test_bin_seed + 1,
+                              r->eval_x, r->eval_labels, NULL, NULL, NULL, 0, NULL, &va);
+        if (st) {
+            cli_error("train", "%s", vae_last_error());
+            return EXIT_FAIL;
+        }
+        int rc = epoch_report(r, epoch, t0, train_loss, &te, &va);
+        if (rc) return rc;
+        if (stop_signal) { // the signal came during evaluation or writing: everything is saved
+            fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train --data %s "
+                    "--out %s --resume --epochs %d\n", (int)stop_signal, epoch, r->state_path, a->data, a->out, a->epochs);
+            return 128 + (int)stop_signal;
+        }
+    }
+    return EXIT_OK;
+}
+
+static void train_run_free(train_run *r, int before_work_failed) {
+    curve_free(&r->cv);
+    vae_mem_free(r->metrics);
+    vae_mem_free(r->eval_x);
+    vae_mem_free(r->eval_labels);
+    vae_trainer_free(&r->tr);
+    vae_free(r->m);
+    vae_dataset_free(&r->train);
+    vae_dataset_free(&r->test);
+    if (before_work_failed && r->created) { // leave no empty folder behind a refused run
+        char lock[4200];
+        join(lock, sizeof lock, r->a.out, VAE_LOCK_FILE);
+        unlink(lock);
+        rmdir(r->a.out);
+    }
+    vae__run_unlock(r->lock_fd);
+}
+
+/* vae train: the steps above in order. Failures before the loop are bad usage or input (exit 2, and a run
+ * folder made by this run is removed again); the loop's are failures during work (exit 1). */
+static int cmd_train(int argc, char **argv) {
+    train_run *r = vae_calloc(1, sizeof *r);
+    if (!r) {
+        cli_error("train", "out of memory");
+        return EXIT_FAIL;
+    }
+    r->lock_fd = -1;
+    int rc = train_parse(r, argc, argv), working = 0;
+    if (rc < 0) {
+        rc = EXIT_OK; // --help printed
+    } else if (!rc && !(rc = run_folder_open(r)) && !(rc = r->a.resume ? resume_reconcile(r) : EXIT_OK)) {
+        cli_set_threads(r->a.threads);
+        if (!(rc = train_load_data(r)) && !(rc = train_build(r))) {
+            working = 1; // from here failures exit 1
+            rc = train_loop(r);
+        }
+    }
+    train_run_free(r, rc != EXIT_OK && !working);
+    vae_mem_free(r);
     return rc;
 }
 
 /* ---------------------------------------------------------------- eval */
 
 static int cmd_eval(int argc, char **argv) {
-    const char *model_path, *data, *split, *per_image, *engine;
+    const char *model_path, *data, *split, *per_image;
     int n, threads, iwae_k;
     flag_spec flags[] = {{"--model", FLAG_STRING, &model_path, "", "checkpoint (model.safetensors)", .required = 1},
                          {"--data", FLAG_STRING, &data, "", "data folder", .required = 1},
@@ -672,12 +821,10 @@ static int cmd_eval(int argc, char **argv) {
                          {"--per-image", FLAG_STRING, &per_image, "",
                           "write index,label,loss,recon,kl (and nll with --iwae-k) per image to CSV"},
                          {"--threads", FLAG_INT, &threads, "0", "threads (0: one per core)", 0, 1024},
-                         VAE_TOOL_ENGINE_FLAG(engine),
                          {NULL}};
     int rc = flags_parse("eval", "--model CKPT --data DIR [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
     cli_set_threads(threads);
-    if ((rc = vae__tool_set_engine("eval", flag_find(flags, "--engine")->given ? engine : NULL))) return rc;
     // images per batch; with --iwae-k the k samples of one image are decoded together (up to 8192 rows)
     const int batch = 1000, rows = iwae_k > batch ? (iwae_k < 8192 ? iwae_k : 8192) : batch;
     vae_model *m = NULL;
@@ -705,6 +852,7 @@ static int cmd_eval(int argc, char **argv) {
     int binarize = bin && strcmp(bin, "dynamic") == 0;
     uint64_t seed = bin_seed ? strtoull(bin_seed, NULL, 10) : 0;
     if (strcmp(split, "train") == 0) seed += 2; // a stream apart from the test set's and the validation set's
+    if (per_image && cli_check_output("eval", "--per-image", per_image, model_path, data)) goto done;
     rc = EXIT_FAIL;
     x = vae_malloc((size_t)batch * ds.dim * sizeof(float));
     labels = vae_malloc(batch * sizeof(int));
@@ -742,9 +890,22 @@ static int cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
-    printf("{\"n\": %d, \"loss\": %.6f, \"recon\": %.6f, \"kl\": %.6f", r.n, r.loss, r.recon, r.kl);
-    if (iwae_k > 0) printf(", \"iwae_k\": %d, \"nll\": %.6f", iwae_k, r.nll);
+    // strict JSON: a figure that is not finite is null, and the reason goes to stderr (exit 1)
+    char num[4][32];
+    printf("{\"n\": %d, \"loss\": %s, \"recon\": %s, \"kl\": %s", r.n, cli_json_number(num[0], "%.6f", r.loss),
+           cli_json_number(num[1], "%.6f", r.recon), cli_json_number(num[2], "%.6f", r.kl));
+    if (iwae_k > 0) printf(", \"iwae_k\": %d, \"nll\": %s", iwae_k, cli_json_number(num[3], "%.6f", r.nll));
     printf("}\n");
+    if (!isfinite(r.loss) || !isfinite(r.recon) || !isfinite(r.kl) || (iwae_k > 0 && !isfinite(r.nll))) {
+        double mx = data_max_abs(&ds);
+        char why[128] = "";
+        if (mx > 1e4) snprintf(why, sizeof why, "; the data holds values up to %g, too large for the model", mx);
+        char nll_text[48] = "";
+        if (iwae_k > 0) snprintf(nll_text, sizeof nll_text, ", nll %g", r.nll);
+        cli_error("eval", "not finite: loss %g, recon %g, kl %g%s (printed as null)%s", r.loss, r.recon, r.kl, nll_text,
+                  why);
+        goto done;
+    }
     rc = EXIT_OK;
 done:
     vae_mem_free(x), vae_mem_free(labels), vae_mem_free(loss), vae_mem_free(recon), vae_mem_free(kl);
@@ -800,7 +961,7 @@ int main(int argc, char **argv) {
         return vae__man_end();
     }
     for (const command *c = commands; c->name; c++)
-        if (strcmp(argv[1], c->name) == 0) return c->run(argc - 2, argv + 2);
+        if (strcmp(argv[1], c->name) == 0) return cli_finish_stdout(c->name, c->run(argc - 2, argv + 2));
     fprintf(stderr, "vae: unknown command '%s' (see vae --help)\n", argv[1]);
     return EXIT_USAGE;
 }
