@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local char last_error[1024];
+static _Thread_local char last_error[16384]; /* long enough for two paths of PATH_MAX and the reason */
 
 const char *vae_strerror(vae_status status) {
     switch (status) {

@@ -906,6 +906,11 @@ static vae_status csv_next_line(csv_reader *r, int *got) {
     }
     if (!any) return VAE_OK;
     r->line_no++;
+    if (r->line_no == 1 && r->line_len >= 3 && memcmp(r->line, "\xef\xbb\xbf", 3) == 0) {
+        /* a UTF-8 byte-order mark, as spreadsheets write it: not part of the first name */
+        memmove(r->line, r->line + 3, r->line_len - 3);
+        r->line_len -= 3;
+    }
     if (r->line_len > 0 && r->line[r->line_len - 1] == '\r') r->line_len--;
     r->line[r->line_len] = '\0';
     if (memchr(r->line, '\0', r->line_len))

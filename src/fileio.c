@@ -22,6 +22,8 @@
 
 static atomic_uint tmp_counter; /* the <k> of "<path>.tmp-<pid>-<k>": unique within the process */
 
+static void clean_stale_of(const char *dir, const char *path);
+
 vae_status vae__atomic_open(vae__atomic *a, const char *path) {
     memset(a, 0, sizeof *a);
     a->path = path;
@@ -34,6 +36,7 @@ vae_status vae__atomic_open(vae__atomic *a, const char *path) {
         return vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
     }
     vae__parent_dir(path, a->dir, len);
+    clean_stale_of(a->dir, path);
     int fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         snprintf(a->tmp, len, "%s.tmp-%ld-%u", path, (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
@@ -181,25 +184,35 @@ static int legacy_temp(const char *name) {
     return n > 11 && strncmp(name + n - 11, ".tmp.", 5) == 0;
 }
 
-int vae__atomic_clean_stale(const char *dir, int legacy) {
+/* Remove dir's stale temporaries: of every file (prefix NULL), or of the file whose name starts prefix. */
+static int clean_stale(const char *dir, int legacy, const char *prefix) {
     DIR *d = opendir(dir);
     if (!d) return 0;
     int removed = 0;
     struct dirent *e;
-    size_t dlen = strlen(dir);
     while ((e = readdir(d))) {
+        if (prefix && strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
         long pid = temp_owner(e->d_name);
         int stale = pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
         if (!stale && !(legacy && legacy_temp(e->d_name))) continue;
-        char *path = vae_malloc(dlen + strlen(e->d_name) + 2);
-        if (!path) break;
-        sprintf(path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(path) == 0) removed++;
-        vae_mem_free(path);
+        struct stat sb; /* relative to the open folder: no path to build, nothing to allocate */
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+            unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
     }
     closedir(d);
     return removed;
+}
+
+int vae__atomic_clean_stale(const char *dir, int legacy) { return clean_stale(dir, legacy, NULL); }
+
+/* Before a write of path: the temporaries that killed writers of the same path left beside it. */
+static void clean_stale_of(const char *dir, const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char prefix[300]; /* a name is at most 255 bytes (NAME_MAX) */
+    if (snprintf(prefix, sizeof prefix, "%s.tmp-", base) >= (int)sizeof prefix) return;
+    clean_stale(dir, 0, prefix);
 }
 
 /* ---------------------------------------------------------------- reading */
