@@ -55,7 +55,7 @@ wait_for() {
 wait_for_tmp() {
     local i
     for ((i = 0; i < $2 * 100; i++)); do
-        compgen -G "$1/*.safetensors.tmp.*" >/dev/null && return 0
+        compgen -G "$1/*.safetensors.tmp-*" >/dev/null && return 0
         sleep 0.01
     done
     return 1
@@ -98,7 +98,7 @@ resume_check() {
     check "$run: metrics.jsonl after --resume" metrics_ok "$run" "$want"
     check "$run: model.safetensors loads after --resume" loads "$run"
     check "$run: no temporary files left (--resume removes those of a killed write)" \
-        bash -c "! compgen -G '$run/*.safetensors.tmp.*' >/dev/null"
+        bash -c "! compgen -G '$run/*.safetensors.tmp-*' >/dev/null"
 }
 
 # 1. SIGINT in the middle of training
@@ -153,7 +153,7 @@ if VAE_TEST_PAUSE_IN_WRITE=5 start "$R" --resume --epochs 1000; then
         check "second SIGINT: exit after $secs s, expected at once (under 1 s, the write pauses 5 s)" \
             elapsed_below 0 "$secs" 1.0
         echo "second SIGINT: exit $rc after $secs s"
-        check "second SIGINT: the interrupted write left its temporary file" bash -c "compgen -G '$R/*.safetensors.tmp.*' >/dev/null"
+        check "second SIGINT: the interrupted write left its temporary file" bash -c "compgen -G '$R/*.safetensors.tmp-*' >/dev/null"
         resume_check "$R"
     else
         fail "second SIGINT: no checkpoint write seen after the first SIGINT"
