@@ -962,6 +962,35 @@ static char *trim_name(char *s) {
     return s;
 }
 
+/* One data row (line, cut at its commas into n_fields fields): the values into row, the label column's
+ * integer into *label (and *max_label raised to it). Errors name path:line_no and the column. */
+static vae_status csv_parse_row(const char *path, long line_no, char *line, size_t n_fields, long label_col,
+                                float *row, uint8_t *label, int *max_label) {
+    char *f = line, *next;
+    for (size_t j = 0, k = 0; j < n_fields; j++, f = next) {
+        next = csv_next(f);
+        double v;
+        if (blank(f)) return vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu is empty", path, line_no, j + 1);
+        if (!parse_number(f, &v))
+            return vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu '%s' is not a number", path, line_no, j + 1,
+                            trim_name(f));
+        if ((long)j == label_col) {
+            if (!(v >= 0 && v < IMG_MAX_CLASSES && v == floor(v)))
+                return vae_fail(VAE_ERR_FORMAT, "%s:%ld: label '%s' is not an integer in 0..%d", path, line_no,
+                                trim_name(f), IMG_MAX_CLASSES - 1);
+            *label = (uint8_t)v;
+            if ((int)v > *max_label) *max_label = (int)v;
+            continue;
+        }
+        float fv = (float)v;
+        if (!isfinite(fv))
+            return vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu '%s' is not a finite float", path, line_no, j + 1,
+                            trim_name(f));
+        row[k++] = fv;
+    }
+    return VAE_OK;
+}
+
 vae_status vae_csv_read(vae_dataset *ds, const char *path) {
     memset(ds, 0, sizeof *ds);
     csv_reader r;
@@ -1063,38 +1092,9 @@ vae_status vae_csv_read(vae_dataset *ds, const char *path) {
                           n + 1, dim);
             goto done;
         }
-        float *row = values + n * dim;
-        char *f = r.line, *next;
-        for (size_t j = 0, k = 0; j < n_fields; j++, f = next) {
-            next = csv_next(f);
-            double v;
-            if (blank(f)) {
-                st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu is empty", path, r.line_no, j + 1);
-                goto done;
-            }
-            if (!parse_number(f, &v)) {
-                st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu '%s' is not a number", path, r.line_no, j + 1,
-                              trim_name(f));
-                goto done;
-            }
-            if ((long)j == label_col) {
-                if (!(v >= 0 && v < IMG_MAX_CLASSES && v == floor(v))) {
-                    st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: label '%s' is not an integer in 0..%d", path, r.line_no,
-                                  trim_name(f), IMG_MAX_CLASSES - 1);
-                    goto done;
-                }
-                labels[n] = (uint8_t)v;
-                if ((int)v > max_label) max_label = (int)v;
-                continue;
-            }
-            float fv = (float)v;
-            if (!isfinite(fv)) {
-                st = vae_fail(VAE_ERR_FORMAT, "%s:%ld: column %zu '%s' is not a finite float", path, r.line_no,
-                              j + 1, trim_name(f));
-                goto done;
-            }
-            row[k++] = fv;
-        }
+        st = csv_parse_row(path, r.line_no, r.line, n_fields, label_col, values + n * dim,
+                           label_col >= 0 ? &labels[n] : NULL, &max_label);
+        if (st != VAE_OK) goto done;
         n++;
     }
     if (n == 0) {

@@ -35,6 +35,7 @@ static int has_ext(const char *path, const char *ext) {
 
 /* ---------------------------------------------------------------- encode */
 
+/* Longer than a screen for its flag table and the checks before work; the work itself is the loop at the end. */
 int cmd_encode(int argc, char **argv) {
     const char *model_path, *data, *out, *split;
     int n, threads;
@@ -122,6 +123,7 @@ done:
 
 /* ---------------------------------------------------------------- decode */
 
+/* Longer than a screen for its flag table and the checks of --z, --label and --out before work. */
 int cmd_decode(int argc, char **argv) {
     const char *model_path, *zs, *out;
     int label, scale;

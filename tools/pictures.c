@@ -192,6 +192,31 @@ done:
 
 /* ---------------------------------------------------------------- interpolate */
 
+/* interpolate's ends: --from/--to (test images) or --from-class/--to-class, each pair complete.
+ * @return 1 by index, 2 by class, 0 after printing the error. */
+static int interp_mode(const char *cmd, flag_spec *flags) {
+    int from = flag_find(flags, "--from")->given, to = flag_find(flags, "--to")->given;
+    int from_class = flag_find(flags, "--from-class")->given, to_class = flag_find(flags, "--to-class")->given;
+    int by_index = from || to, by_class = from_class || to_class;
+    if (by_index == by_class) {
+        cli_error(cmd, by_index ? "give either --from/--to or --from-class/--to-class, not both"
+                                : "give --from I --to J (test images) or --from-class A --to-class B");
+        return 0;
+    }
+    if (by_index && !(from && to)) {
+        cli_error(cmd, "%s needs %s too", from ? "--from" : "--to", from ? "--to" : "--from");
+        return 0;
+    }
+    if (by_class && !(from_class && to_class)) {
+        cli_error(cmd, "%s needs %s too", from_class ? "--from-class" : "--to-class",
+                  from_class ? "--to-class" : "--from-class");
+        return 0;
+    }
+    return by_index ? 1 : 2;
+}
+
+/* A screen and a half: the flag table, the checks of both ways to give the ends, and the two ways to find
+ * their codes read best in one place. */
 int cmd_interpolate(int argc, char **argv) {
     const char *model_path, *data, *out;
     int from = 0, to = 0, from_class = 0, to_class = 0, steps, scale, threads;
@@ -211,23 +236,8 @@ int cmd_interpolate(int argc, char **argv) {
     int rc = flags_parse(cmd, "--model CKPT --data DIR --out PNG (--from I --to J | --from-class A --to-class B) [flags]",
                          flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    int by_index = flag_find(flags, "--from")->given || flag_find(flags, "--to")->given;
-    int by_class = flag_find(flags, "--from-class")->given || flag_find(flags, "--to-class")->given;
-    if (by_index == by_class) {
-        cli_error(cmd, by_index ? "give either --from/--to or --from-class/--to-class, not both"
-                                : "give --from I --to J (test images) or --from-class A --to-class B");
-        return EXIT_USAGE;
-    }
-    if (by_index && !(flag_find(flags, "--from")->given && flag_find(flags, "--to")->given)) {
-        cli_error(cmd, "%s needs %s too", flag_find(flags, "--from")->given ? "--from" : "--to",
-                  flag_find(flags, "--from")->given ? "--to" : "--from");
-        return EXIT_USAGE;
-    }
-    if (by_class && !(flag_find(flags, "--from-class")->given && flag_find(flags, "--to-class")->given)) {
-        cli_error(cmd, "%s needs %s too", flag_find(flags, "--from-class")->given ? "--from-class" : "--to-class",
-                  flag_find(flags, "--from-class")->given ? "--to-class" : "--from-class");
-        return EXIT_USAGE;
-    }
+    int mode = interp_mode(cmd, flags), by_index = mode == 1, by_class = mode == 2;
+    if (!mode) return EXIT_USAGE;
     if ((rc = check_out(cmd, out, model_path, data))) return rc;
     cli_set_threads(threads);
     vae_model *m = NULL;

@@ -301,6 +301,8 @@ static int metrics_load(train_run *r, int upto_epoch) {
 
 /* ---- step 1: flags */
 
+/* Most of this function is the flag table (one row per flag, --help prints it); the rest builds the
+ * configuration from the flags. */
 static int train_parse(train_run *r, int argc, char **argv) {
     train_args *a = &r->a;
     flag_spec flags[] = {
@@ -809,6 +811,44 @@ static int cmd_train(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- eval */
 
+/* --per-image: index,label,loss,recon,kl (and nll when nll is not NULL), one row per image, atomically. */
+static int eval_write_per_image(const char *path, const vae_dataset *ds, int n, const float *loss, const float *recon,
+                                const float *kl, const float *nll) {
+    vae__atomic af;
+    if (vae__atomic_open(&af, path)) {
+        cli_error("eval", "--per-image %s", vae_last_error());
+        return EXIT_FAIL;
+    }
+    fprintf(af.f, "index,label,loss,recon,kl%s\n", nll ? ",nll" : "");
+    for (int i = 0; i < n; i++) {
+        fprintf(af.f, "%d,%d,%.6f,%.6f,%.6f", i, ds->labels ? ds->labels[i] : -1, loss[i], recon[i], kl[i]);
+        if (nll) fprintf(af.f, ",%.6f", nll[i]);
+        fputc('\n', af.f);
+    }
+    if (vae__atomic_commit(&af)) {
+        cli_error("eval", "--per-image %s", vae_last_error());
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+/* The figures as one strict JSON object on stdout: a figure that is not finite is null, and the reason goes
+ * to stderr (EXIT_FAIL). */
+static int eval_print(const vae_eval_result *r, int iwae_k, const vae_dataset *ds) {
+    char num[4][32];
+    printf("{\"n\": %d, \"loss\": %s, \"recon\": %s, \"kl\": %s", r->n, cli_json_number(num[0], "%.6f", r->loss),
+           cli_json_number(num[1], "%.6f", r->recon), cli_json_number(num[2], "%.6f", r->kl));
+    if (iwae_k > 0) printf(", \"iwae_k\": %d, \"nll\": %s", iwae_k, cli_json_number(num[3], "%.6f", r->nll));
+    printf("}\n");
+    if (isfinite(r->loss) && isfinite(r->recon) && isfinite(r->kl) && (iwae_k == 0 || isfinite(r->nll))) return EXIT_OK;
+    double mx = data_max_abs(ds);
+    char why[128] = "", nll_text[48] = "";
+    if (mx > 1e4) snprintf(why, sizeof why, "; the data holds values up to %g, too large for the model", mx);
+    if (iwae_k > 0) snprintf(nll_text, sizeof nll_text, ", nll %g", r->nll);
+    cli_error("eval", "not finite: loss %g, recon %g, kl %g%s (printed as null)%s", r->loss, r->recon, r->kl, nll_text, why);
+    return EXIT_FAIL;
+}
+
 static int cmd_eval(int argc, char **argv) {
     const char *model_path, *data, *split, *per_image;
     int n, threads, iwae_k;
@@ -873,39 +913,8 @@ static int cmd_eval(int argc, char **argv) {
         cli_error("eval", "%s", vae_last_error());
         goto done;
     }
-    if (per_image) {
-        vae__atomic af;
-        if (vae__atomic_open(&af, per_image)) {
-            cli_error("eval", "--per-image %s", vae_last_error());
-            goto done;
-        }
-        fprintf(af.f, "index,label,loss,recon,kl%s\n", iwae_k > 0 ? ",nll" : "");
-        for (int i = 0; i < n; i++) {
-            fprintf(af.f, "%d,%d,%.6f,%.6f,%.6f", i, ds.labels ? ds.labels[i] : -1, loss[i], recon[i], kl[i]);
-            if (iwae_k > 0) fprintf(af.f, ",%.6f", nll[i]);
-            fputc('\n', af.f);
-        }
-        if (vae__atomic_commit(&af)) {
-            cli_error("eval", "--per-image %s", vae_last_error());
-            goto done;
-        }
-    }
-    // strict JSON: a figure that is not finite is null, and the reason goes to stderr (exit 1)
-    char num[4][32];
-    printf("{\"n\": %d, \"loss\": %s, \"recon\": %s, \"kl\": %s", r.n, cli_json_number(num[0], "%.6f", r.loss),
-           cli_json_number(num[1], "%.6f", r.recon), cli_json_number(num[2], "%.6f", r.kl));
-    if (iwae_k > 0) printf(", \"iwae_k\": %d, \"nll\": %s", iwae_k, cli_json_number(num[3], "%.6f", r.nll));
-    printf("}\n");
-    if (!isfinite(r.loss) || !isfinite(r.recon) || !isfinite(r.kl) || (iwae_k > 0 && !isfinite(r.nll))) {
-        double mx = data_max_abs(&ds);
-        char why[128] = "";
-        if (mx > 1e4) snprintf(why, sizeof why, "; the data holds values up to %g, too large for the model", mx);
-        char nll_text[48] = "";
-        if (iwae_k > 0) snprintf(nll_text, sizeof nll_text, ", nll %g", r.nll);
-        cli_error("eval", "not finite: loss %g, recon %g, kl %g%s (printed as null)%s", r.loss, r.recon, r.kl, nll_text,
-                  why);
-        goto done;
-    }
+    if (per_image && eval_write_per_image(per_image, &ds, n, loss, recon, kl, iwae_k > 0 ? nll : NULL)) goto done;
+    if (eval_print(&r, iwae_k, &ds)) goto done;
     rc = EXIT_OK;
 done:
     vae_mem_free(x), vae_mem_free(labels), vae_mem_free(loss), vae_mem_free(recon), vae_mem_free(kl);
