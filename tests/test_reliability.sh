@@ -284,6 +284,13 @@ long="$tmp/$(printf 'd%.0s' {1..250})/$(printf 'e%.0s' {1..250})/$(printf 'f%.0s
 expect "a long path keeps the reason" 2 "$(printf 'h%.0s' {1..250})/train-images-idx3-ubyte.gz: no such file|$(printf 'h%.0s' {1..250}): no such directory|no (train|.*) or .*\.gz" \
     "$VAE" train --data "$long" --out "$tmp/r"
 check "a long path: the message is longer than 1 KiB" bash -c "[ \$(wc -c <'$tmp/err') -gt 1100 ]"
+# --resume continues the run's --lr-schedule (restored from the state, not only the rate of --lr): bit for bit
+S=(--data "$tmp/csv" --batch 8 --hidden 8 --latent 2 --likelihood gaussian --threads 1)
+"$VAE" train "${S[@]}" --out "$tmp/sched-once" --lr-schedule 1:1e-3,1:2e-2 --epochs 2 >/dev/null 2>&1
+"$VAE" train "${S[@]}" --out "$tmp/sched-twice" --lr-schedule 1:1e-3,1:2e-2 --epochs 1 >/dev/null 2>&1
+"$VAE" train --data "$tmp/csv" --out "$tmp/sched-twice" --resume --epochs 2 --threads 1 >/dev/null 2>&1
+check "--resume keeps the --lr-schedule: same model as one run" cmp -s "$tmp/sched-once/model.safetensors" \
+    "$tmp/sched-twice/model.safetensors"
 expect "--data \"\"" 2 "--data: the value is empty" "$VAE" train --data "" --out "$tmp/r"
 expect "--model \"\"" 2 "--model: the value is empty" "$VAE" eval --model "" --data "$tmp/csv"
 finish

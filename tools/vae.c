@@ -247,6 +247,7 @@ typedef struct {
     vae_model *m;
     vae_trainer tr;
     vae_meta meta;         /* the training options kept in both checkpoints */
+    vae_meta resumed;      /* --resume: the saved options (train_args' strings point into it) */
     uint64_t test_bin_seed;
     float *eval_x;
     int *eval_labels;
@@ -453,10 +454,17 @@ static int resume_reconcile(train_run *r) {
         cli_error("train", "%s", vae_last_error());
         return cli_status_exit(st, 1);
     }
-    int rc = args_from_meta(&r->a, r->flags, &saved.meta, r->state_path);
+    r->resumed = saved.meta; // kept for the whole run: the restored string options point into it
+    int rc = args_from_meta(&r->a, r->flags, &r->resumed, r->state_path);
     if (!rc) rc = check_arch_flags(r->flags, &r->a, vae_get_config(saved.model), r->state_path);
     if (!rc) r->cfg = *vae_get_config(saved.model);
     vae_train_state_free(&saved);
+    // the run's own schedule (the flag, when given, agrees with it)
+    if (!rc && r->a.lr_schedule && vae_lr_schedule_parse(&r->sched, r->a.lr_schedule)) {
+        cli_error("train", "%s: train.lr_schedule '%s' is not a list of EPOCHS:RATE pairs", r->state_path,
+                  r->a.lr_schedule);
+        rc = EXIT_USAGE;
+    }
     return rc;
 }
 
