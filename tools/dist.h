@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "checkpoint.h"
+#include "train_state.h"
 #include "comm.h"
 
 /** Join the job (MPI_Init) before any other call; 0 on success. */

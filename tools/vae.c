@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "common.h"
+#include "dist.h"
 #include "fileio.h"
 #include "image.h"
 #include "man.h"
@@ -33,7 +34,11 @@ static volatile sig_atomic_t stop_signal; /* the first SIGINT/SIGTERM/SIGHUP: fi
 static void on_signal(int sig) {
     if (stop_signal) _exit(128 + sig); // second signal: at once (files on disk are always complete)
     stop_signal = sig;
+    vae__dist_on_stop_signal(sig); // vae-mpi: a rank left waiting for a dead one exits
 }
+
+/* The signal a stop reports: this process's, or for a rank that the others told to stop, mpirun's SIGTERM. */
+static int stop_sig(void) { return stop_signal ? (int)stop_signal : SIGTERM; }
 
 static void install_signals(void) {
     struct sigaction sa;
@@ -48,9 +53,10 @@ static void install_signals(void) {
 /* ---------------------------------------------------------------- train */
 
 typedef struct {
-    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels;
+    const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels, *noise;
     int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force, iwae_k;
-    double lr, adam_eps, beta;
+    int accumulate;
+    double lr, adam_eps, beta, dropout;
 } train_args;
 
 /* --iwae-k: the most rows (batch times samples) one training step may decode. */
@@ -152,7 +158,9 @@ static vae_status args_to_meta(const train_args *a, uint64_t test_bin_seed, vae_
     SET("train.val", "%d", a->val);
     SET("train.seed", "%d", a->seed);
     SET("train.iwae_k", "%d", a->iwae_k);
+    SET("train.accumulate", "%d", a->accumulate);
 #undef SET
+    st = st ? st : vae_meta_set(meta, "train.noise", a->noise);
     st = st ? st : vae_meta_set(meta, "train.lr_schedule", a->lr_schedule ? a->lr_schedule : "");
     return st;
 }
@@ -170,7 +178,9 @@ static int args_from_meta(train_args *a, flag_spec *flags, const vae_meta *meta,
                  {"train.kl_warmup", "--kl-warmup", &a->kl_warmup, NULL, NULL}, {"train.val", "--val", &a->val, NULL, NULL},
                  {"train.seed", "--seed", &a->seed, NULL, NULL},            {"binarize", "--binarize", NULL, NULL, &a->binarize},
                  {"train.lr_schedule", "--lr-schedule", NULL, NULL, &a->lr_schedule},
-                 {"train.iwae_k", "--iwae-k", &a->iwae_k, NULL, NULL, "0"}};
+                 {"train.iwae_k", "--iwae-k", &a->iwae_k, NULL, NULL, "0"},
+                 {"train.accumulate", "--accumulate", &a->accumulate, NULL, NULL, "1"},
+                 {"train.noise", "--noise", NULL, NULL, &a->noise, "stream"}};
     for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
         const char *v = vae_meta_get(meta, items[k].key);
         if (!v) v = items[k].fallback;
@@ -221,7 +231,8 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
                   {"--ae", a->ae == c->ae},
                   {"--conditional", (a->conditional != 0) == (c->n_classes > 0)},
                   {"--activation", (strcmp(a->activation, "tanh") == 0) == (c->activation == VAE_TANH)},
-                  {"--likelihood", (strcmp(a->likelihood, "gaussian") == 0) == (c->likelihood == VAE_GAUSSIAN)}};
+                  {"--likelihood", (strcmp(a->likelihood, "gaussian") == 0) == (c->likelihood == VAE_GAUSSIAN)},
+                  {"--dropout", (float)a->dropout == c->dropout}};
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
         if (flag_find(flags, checks[i].flag)->given && !checks[i].ok) {
             cli_error("train", "%s conflicts with the architecture of the run being resumed (%s)", checks[i].flag, path);
@@ -234,7 +245,9 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
  * epoch report) are separate functions over one struct. Each step returns an exit code (EXIT_OK to go on). */
 typedef struct {
     train_args a;
-    flag_spec flags[32];
+    flag_spec flags[40];
+    int rank, size;        /* vae-mpi: this process's rank and the number of ranks (build/vae: 0 and 1) */
+    char who[32];          /* "train", or "train (rank 1)" in errors of a rank */
     vae_lr_schedule sched;
     vae_config cfg;
     // the run folder
@@ -331,6 +344,8 @@ static int train_parse(train_run *r, int argc, char **argv) {
         {"--binarize", FLAG_CHOICE, &a->binarize, "none", "dynamic: resample binary pixels each time an image is used",
          .choices = "none|dynamic"},
         {"--conditional", FLAG_BOOL, &a->conditional, "", "conditional VAE: one-hot label into encoder and decoder"},
+        {"--dropout", FLAG_DOUBLE, &a->dropout, "0", "dropout probability after each hidden layer while training (0: none)",
+         0, 0.99},
         {"--iwae-k", FLAG_INT, &a->iwae_k, "0",
          "train on the importance-weighted bound with N samples per image (Burda et al. 2015; 0: the ELBO)", 0, 1 << 20},
         {"--val", FLAG_INT, &a->val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
@@ -339,6 +354,12 @@ static int train_parse(train_run *r, int argc, char **argv) {
         {"--save-every", FLAG_INT, &a->save_every, "1", "write the training state every E epochs", 1, 1000000},
         {"--resume", FLAG_BOOL, &a->resume, "", "continue the run in --out from its training state"},
         {"--force", FLAG_BOOL, &a->force, "", "start over in a run folder that is not empty"},
+        {"--noise", FLAG_CHOICE, &a->noise, vae__dist_size() > 1 || strcmp(vae__dist_kind(), "mpi") == 0 ? "keyed" : "stream",
+         "stream: binarization and eps drawn in sequence (one process); keyed: per image from (seed, step, row), the "
+         "same for any number of ranks (docs/scale.md)", .choices = "stream|keyed"},
+        {"--accumulate", FLAG_INT, &a->accumulate, "1",
+         "each rank computes its share of a batch in N micro-batches before the one gradient sum (docs/scale.md)", 1,
+         1 << 20},
         {NULL}};
     _Static_assert(sizeof flags <= sizeof r->flags, "train_run.flags is too small for the flag table");
     memcpy(r->flags, flags, sizeof flags);
@@ -346,6 +367,11 @@ static int train_parse(train_run *r, int argc, char **argv) {
     if (rc) return rc > 0 ? -1 /* --help: done */ : EXIT_USAGE;
     if (a->resume && a->force) {
         cli_error("train", "--resume and --force exclude each other");
+        return EXIT_USAGE;
+    }
+    if (r->size > 1 && strcmp(a->noise, "keyed") != 0) {
+        cli_error("train", "--noise stream draws in sequence, so it depends on the number of ranks: %d ranks need "
+                  "--noise keyed (the default of vae-mpi)", r->size);
         return EXIT_USAGE;
     }
     if (a->ae && (flag_find(r->flags, "--beta")->given || flag_find(r->flags, "--kl-warmup")->given)) {
@@ -367,6 +393,7 @@ static int train_parse(train_run *r, int argc, char **argv) {
     cfg->n_hidden = nh;
     cfg->n_latent = a->latent;
     cfg->ae = a->ae;
+    cfg->dropout = (float)a->dropout;
     cfg->activation = strcmp(a->activation, "tanh") == 0 ? VAE_TANH : VAE_RELU;
     cfg->likelihood = strcmp(a->likelihood, "gaussian") == 0 ? VAE_GAUSSIAN : VAE_BERNOULLI;
     if (strcmp(a->arch, "conv") == 0) {
@@ -409,6 +436,7 @@ static int run_folder_open(train_run *r) {
         cli_error("train", "--out: the path is too long (%zu bytes)", strlen(a->out));
         return EXIT_USAGE;
     }
+    if (r->rank > 0) return EXIT_OK; // the run folder is rank 0's: the other ranks never look at it
     struct stat sb;
     if (stat(a->out, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
         cli_error("train", "--out %s: exists and is not a folder", a->out);
@@ -448,17 +476,21 @@ static int run_folder_open(train_run *r) {
 /* ---- step 3: --resume reconciles the flags with the run's saved options and architecture */
 
 static int resume_reconcile(train_run *r) {
+    // rank 0 reads the state's metadata and configuration (the model itself comes later), the others get a copy
     vae_train_state saved;
-    vae_status st = vae_train_state_load(&saved, r->state_path, 1 /* only its metadata and configuration are used */);
-    if (st) {
-        cli_error("train", "%s", vae_last_error());
-        return cli_status_exit(st, 1);
-    }
-    r->resumed = saved.meta; // kept for the whole run: the restored string options point into it
-    int rc = args_from_meta(&r->a, r->flags, &r->resumed, r->state_path);
-    if (!rc) rc = check_arch_flags(r->flags, &r->a, vae_get_config(saved.model), r->state_path);
-    if (!rc) r->cfg = *vae_get_config(saved.model);
+    memset(&saved, 0, sizeof saved);
+    vae_status st = r->rank == 0 ? vae_train_state_load(&saved, r->state_path, 1) : VAE_OK;
+    if (st) cli_error("train", "%s", vae_last_error());
+    if (vae__dist_any(st != VAE_OK)) return cli_status_exit(st ? st : VAE_ERR_IO, 1);
+    vae_config cfg;
+    if (r->rank == 0) cfg = *vae_get_config(saved.model);
     vae_train_state_free(&saved);
+    r->resumed = saved.meta; // kept for the whole run: the restored string options point into it
+    vae__dist_bcast(&r->resumed, sizeof r->resumed);
+    vae__dist_bcast(&cfg, sizeof cfg);
+    int rc = args_from_meta(&r->a, r->flags, &r->resumed, r->state_path);
+    if (!rc) rc = check_arch_flags(r->flags, &r->a, &cfg, r->state_path);
+    if (!rc) r->cfg = cfg;
     // the run's own schedule (the flag, when given, agrees with it)
     if (!rc && r->a.lr_schedule && vae_lr_schedule_parse(&r->sched, r->a.lr_schedule)) {
         cli_error("train", "%s: train.lr_schedule '%s' is not a list of EPOCHS:RATE pairs", r->state_path,
@@ -482,9 +514,13 @@ static int train_load_data(train_run *r) {
     const train_args *a = &r->a;
     vae_config *cfg = &r->cfg;
     vae_dataset *train = &r->train, *test = &r->test;
-    int rc;
-    if ((rc = cli_load_data("train", a->data, "train", NULL, train))) return rc;
-    if ((rc = cli_load_data("train", a->data, "test", NULL, test))) return rc;
+    // every rank reads the data itself; one that cannot stops every rank before training
+    int rc = cli_load_data(r->who, a->data, "train", NULL, train);
+    if (!rc) rc = cli_load_data(r->who, a->data, "test", NULL, test);
+    if (vae__dist_any(rc != 0)) {
+        if (!rc && r->rank == 0) cli_error("train", "another rank could not read its data (its message names it); stopping");
+        return EXIT_USAGE;
+    }
     if (train->height != test->height || train->width != test->width || train->channels != test->channels) {
         cli_error("train", "%s: training images are %dx%dx%d but test images are %dx%dx%d", a->data, train->height,
                   train->width, train->channels, test->height, test->width, test->channels);
@@ -567,8 +603,11 @@ static int train_build(train_run *r) {
     vae_train_state saved;
     memset(&saved, 0, sizeof saved);
     vae_status st;
-    if (a->resume) {
-        st = vae_train_state_load(&saved, r->state_path, r->model_batch);
+    if (a->resume) { // rank 0 reads, the others receive
+        st = r->rank == 0 ? vae_train_state_load(&saved, r->state_path, r->model_batch) : VAE_OK;
+        if (st) cli_error("train", "%s", vae_last_error());
+        if (vae__dist_any(st != VAE_OK)) return cli_status_exit(st ? st : VAE_ERR_IO, 1);
+        st = vae__dist_share_state(&saved, &r->cfg, r->model_batch);
         r->m = saved.model;
         saved.model = NULL;
     } else {
@@ -580,9 +619,11 @@ static int train_build(train_run *r) {
         st = vae_trainer_init(&r->tr, r->m, &r->train, r->n_train, a->batch, strcmp(a->binarize, "dynamic") == 0,
                               (uint64_t)a->seed);
     if (!st && a->resume) st = vae_train_state_apply(&saved, &r->tr);
+    if (!st) st = vae_trainer_parallel(&r->tr, vae__dist_comm(), strcmp(a->noise, "keyed") == 0, a->accumulate,
+                                       a->iwae_k > 0 ? a->iwae_k : 1);
     vae_train_state_free(&saved);
     if (st) {
-        cli_error("train", "%s", vae_last_error());
+        cli_error(r->who, "%s", vae_last_error());
         return cli_status_exit(st, 1);
     }
     r->tr.kl_beta = (float)a->beta;
@@ -598,6 +639,7 @@ static int train_build(train_run *r) {
         cli_error("train", "%s", vae_last_error());
         return EXIT_USAGE;
     }
+    if (r->rank > 0) return EXIT_OK;
     if (a->force && !a->resume) { // start over: the old run's files go only now that everything is checked
         const char *files[] = {r->model_path, r->state_path, r->metrics_path, r->curve_path};
         for (int i = 0; i < 4; i++) unlink(files[i]);
@@ -669,15 +711,15 @@ static int save_on_signal(train_run *r, int epoch) {
         return EXIT_FAIL;
     }
     fprintf(stderr, "vae train: stopped by signal %d in epoch %d (batch %d of %d); saved %s. Continue with: vae "
-            "train --data %s --out %s --resume --epochs %d\n", (int)stop_signal, epoch, r->tr.next_batch,
+            "train --data %s --out %s --resume --epochs %d\n", stop_sig(), epoch, r->tr.next_batch,
             vae_trainer_batches(&r->tr), r->state_path, r->a.data, r->a.out, r->a.epochs);
-    return 128 + (int)stop_signal;
+    return 128 + stop_sig();
 }
 
 /* After an epoch: the model, the curve, metrics.jsonl (one more line, the file rewritten atomically), the
  * training state (every --save-every epochs) and the summary line on stdout. */
 static int epoch_report(train_run *r, int epoch, double t0, double train_loss, const vae_eval_result *te,
-                        const vae_eval_result *va) {
+                        const vae_eval_result *va, double comm_seconds) {
     const train_args *a = &r->a;
     double train_seconds = r->tr.train_seconds;
     vae_status st = vae_checkpoint_save(r->m, r->model_path, &r->meta);
@@ -698,8 +740,11 @@ static int epoch_report(train_run *r, int epoch, double t0, double train_loss, c
                        cli_json_number(n[3], "%.6f", te->kl));
     if (a->val > 0) len += snprintf(line + len, sizeof line - (size_t)len, ", \"val_loss\": %s",
                                     cli_json_number(n[4], "%.6f", va->loss));
-    snprintf(line + len, sizeof line - (size_t)len, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"images_per_s\": %s}\n",
-             seconds, train_seconds, cli_json_number(n[5], "%.1f", r->n_train / train_seconds));
+    len += snprintf(line + len, sizeof line - (size_t)len, ", \"seconds\": %.3f, \"train_seconds\": %.3f, "
+                    "\"images_per_s\": %s, \"ranks\": %d", seconds, train_seconds,
+                    cli_json_number(n[5], "%.1f", r->n_train / train_seconds), r->size);
+    if (r->size > 1) len += snprintf(line + len, sizeof line - (size_t)len, ", \"comm_seconds\": %.3f", comm_seconds);
+    snprintf(line + len, sizeof line - (size_t)len, "}\n");
     if (metrics_append(r, line)) {
         cli_error("train", "out of memory");
         return EXIT_FAIL;
@@ -726,13 +771,16 @@ static int epoch_report(train_run *r, int epoch, double t0, double train_loss, c
     return EXIT_OK;
 }
 
+/* Every rank runs the loop; rank 0 alone writes the files and the report (vae-mpi: the ranks agree on each
+ * stop, and a failure that the others cannot know of ends them all). */
 static int train_loop(train_run *r) {
     const train_args *a = &r->a;
     vae_trainer *tr = &r->tr;
     int binarize = strcmp(a->binarize, "dynamic") == 0;
     install_signals();
     print_header(r);
-    if (tr->epoch >= a->epochs) fprintf(stderr, "vae train: the run already has %d epochs (--epochs %d)\n", tr->epoch, a->epochs);
+    if (tr->epoch >= a->epochs && r->rank == 0)
+        fprintf(stderr, "vae train: the run already has %d epochs (--epochs %d)\n", tr->epoch, a->epochs);
     while (tr->epoch < a->epochs) {
         int epoch = tr->epoch + 1;
         vae_train_opts opts;
@@ -743,33 +791,44 @@ static int train_loop(train_run *r) {
         double t0 = vae_now() - (tr->next_batch > 0 ? tr->train_seconds : 0); // a resumed epoch keeps its earlier time
         progress_state ps = {epoch, a->epochs, isatty(2), a->batch, 4 * tr->next_batch / vae_trainer_batches(tr), vae_now(),
                              getenv("VAE_BENCH_FIRST_STEP") != NULL};
-        vae_status st = vae_trainer_run_epoch(tr, &opts, progress, &ps, &stop_signal);
-        if (st == VAE_ERR_NAN) {
-            report_divergence(r, opts.lr);
+        vae_status st = vae_trainer_run_epoch(tr, &opts, r->rank == 0 ? progress : NULL, &ps, &stop_signal);
+        if (st == VAE_ERR_NAN) { // every rank sees it at the same step; rank 0 speaks for all
+            if (r->rank == 0) report_divergence(r, opts.lr);
             return EXIT_FAIL;
         }
         if (st) {
-            cli_error("train", "%s", vae_last_error());
+            cli_error(r->who, "%s", vae_last_error());
+            if (r->size > 1) vae__dist_abort(EXIT_FAIL); // the other ranks wait for this one: end them all
             return EXIT_FAIL;
         }
-        if (tr->epoch < epoch) return save_on_signal(r, epoch); // (possibly before the epoch's first batch)
+        if (tr->epoch < epoch) // stopped by a signal inside the epoch (every rank after the same step); rank 0 saves
+            return r->rank > 0 ? 128 + stop_sig() : save_on_signal(r, epoch);
         double train_loss = tr->loss_sum / vae_trainer_batches(tr);
+        double comm_seconds = vae__dist_take_comm_seconds(); // the steps' sums, before evaluation's
         vae_eval_result te, va = {0};
-        st = vae_evaluate(r->m, &r->test, 0, r->test.n, r->eval_batch, 0x7e57ULL, binarize, r->test_bin_seed, r->eval_x,
-                          r->eval_labels, NULL, NULL, NULL, 0, NULL, &te);
+        st = vae_evaluate_parallel(vae__dist_comm(), r->m, &r->test, 0, r->test.n, r->eval_batch, 0x7e57ULL, binarize,
+                                   r->test_bin_seed, r->eval_x, r->eval_labels, &te);
         if (!st && a->val > 0)
-            st = vae_evaluate(r->m, &r->train, r->n_train, a->val, r->eval_batch, 0x7a1ULL, binarize, r->test_bin_seed + 1,
-                              r->eval_x, r->eval_labels, NULL, NULL, NULL, 0, NULL, &va);
+            st = vae_evaluate_parallel(vae__dist_comm(), r->m, &r->train, r->n_train, a->val, r->eval_batch, 0x7a1ULL,
+                                       binarize, r->test_bin_seed + 1, r->eval_x, r->eval_labels, &va);
         if (st) {
-            cli_error("train", "%s", vae_last_error());
+            cli_error(r->who, "%s", vae_last_error());
+            if (r->size > 1) vae__dist_abort(EXIT_FAIL);
             return EXIT_FAIL;
         }
-        int rc = epoch_report(r, epoch, t0, train_loss, &te, &va);
-        if (rc) return rc;
-        if (stop_signal) { // the signal came during evaluation or writing: everything is saved
-            fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train --data %s "
-                    "--out %s --resume --epochs %d\n", (int)stop_signal, epoch, r->state_path, a->data, a->out, a->epochs);
-            return 128 + (int)stop_signal;
+        if (r->size > 1 && !vae__dist_check_replicas(r->m, &tr->rng, epoch)) return EXIT_FAIL;
+        if (r->rank == 0) { // rank 0 owns every file and the report
+            if (r->size > 1) vae__dist_comm_report(comm_seconds, tr->train_seconds, a->batch, r->size);
+            int rc = epoch_report(r, epoch, t0, train_loss, &te, &va, comm_seconds);
+            if (rc && r->size > 1) vae__dist_abort(rc);
+            if (rc) return rc;
+        }
+        if (vae__dist_any(stop_signal)) { // the signal came during evaluation or writing: everything is saved
+            if (r->rank == 0)
+                fprintf(stderr, "vae train: stopped by signal %d after epoch %d; saved %s. Continue with: vae train "
+                        "--data %s --out %s --resume --epochs %d\n", stop_sig(), epoch, r->state_path, a->data, a->out,
+                        a->epochs);
+            return 128 + stop_sig();
         }
     }
     return EXIT_OK;
@@ -795,25 +854,45 @@ static void train_run_free(train_run *r, int before_work_failed) {
 
 /* vae train: the steps above in order. Failures before the loop are bad usage or input (exit 2, and a run
  * folder made by this run is removed again); the loop's are failures during work (exit 1). */
-static int cmd_train(int argc, char **argv) {
+static int train_command(int argc, char **argv) {
     train_run *r = vae_calloc(1, sizeof *r);
     if (!r) {
         cli_error("train", "out of memory");
         return EXIT_FAIL;
     }
     r->lock_fd = -1;
-    int rc = train_parse(r, argc, argv), working = 0;
+    r->rank = vae__dist_rank(), r->size = vae__dist_size();
+    snprintf(r->who, sizeof r->who, r->size > 1 ? "train (rank %d)" : "train", r->rank);
+    int rc = train_parse(r, argc, argv), working = 0; // (the same argv on every rank: the same result)
     if (rc < 0) {
         rc = EXIT_OK; // --help printed
-    } else if (!rc && !(rc = run_folder_open(r)) && !(rc = r->a.resume ? resume_reconcile(r) : EXIT_OK)) {
-        cli_set_threads(r->a.threads);
-        if (!(rc = train_load_data(r)) && !(rc = train_build(r))) {
-            working = 1; // from here failures exit 1
-            rc = train_loop(r);
+    } else if (!rc) {
+        rc = run_folder_open(r); // rank 0's folder: its refusal stops every rank
+        if (vae__dist_any(rc != EXIT_OK) && !rc) rc = EXIT_USAGE;
+        if (!rc && r->a.resume) rc = resume_reconcile(r);
+        if (!rc) {
+            cli_set_threads(r->a.threads);
+            if (!(rc = train_load_data(r)) && !(rc = train_build(r))) {
+                working = 1; // from here failures exit 1
+                rc = train_loop(r);
+            }
         }
     }
     train_run_free(r, rc != EXIT_OK && !working);
     vae_mem_free(r);
+    return rc;
+}
+
+/* vae-mpi: every rank joins the job first and leaves it last, whatever train_command returns; ranks but 0 print
+ * nothing on stdout (rank 0 reports for all). */
+static int cmd_train(int argc, char **argv) {
+    if (vae__dist_init(&argc, &argv)) {
+        cli_error("train", "could not join the MPI job (MPI_Init failed)");
+        return EXIT_FAIL;
+    }
+    if (vae__dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return EXIT_FAIL;
+    int rc = train_command(argc, argv);
+    vae__dist_finalize();
     return rc;
 }
 
