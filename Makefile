@@ -144,9 +144,9 @@ $(BUILD)/bench/mpi-allreduce: bench/mpi/allreduce.c
 	$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -o $@ $< $(MPI_LIBS)
 
 # test_serve_api links vae serve's request handlers (tools/serve_api.c and the parsers of tools/cli.c).
-$(BUILD)/tests/test_serve_api: tests/test_serve_api.c tests/test.h $(BUILD)/obj/tools/serve_api.o $(BUILD)/obj/tools/cli.o $(BUILD)/libvae.a
+$(BUILD)/tests/test_serve_api: tests/test_serve_api.c tests/test.h $(BUILD)/obj/tools/serve_api.o $(BUILD)/obj/tools/cli.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itools -MMD -MP -o $@ $< $(BUILD)/obj/tools/serve_api.o $(BUILD)/obj/tools/cli.o $(BUILD)/libvae.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itools -MMD -MP -o $@ $< $(BUILD)/obj/tools/serve_api.o $(BUILD)/obj/tools/cli.o $(LIBS_A) $(LDLIBS)
 
 setup:
 	@scripts/setup
