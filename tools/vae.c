@@ -25,6 +25,7 @@
 #include "man.h"
 #include "model.h"
 #include "runlock.h"
+#include "runtime.h"
 #include "train.h"
 
 /* ---------------------------------------------------------------- signals */
@@ -245,6 +246,7 @@ static int check_arch_flags(flag_spec *flags, const train_args *a, const vae_con
  * epoch report) are separate functions over one struct. Each step returns an exit code (EXIT_OK to go on). */
 typedef struct {
     train_args a;
+    const char *engine;    /* --engine (tools/runtime.h) */
     flag_spec flags[40];
     int rank, size;        /* vae-mpi: this process's rank and the number of ranks (build/vae: 0 and 1) */
     char who[32];          /* "train", or "train (rank 1)" in errors of a rank */
@@ -351,6 +353,7 @@ static int train_parse(train_run *r, int argc, char **argv) {
         {"--val", FLAG_INT, &a->val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
         {"--seed", FLAG_INT, &a->seed, "1", "random seed (initialisation, order, noise)", 0, 2147483647},
         {"--threads", FLAG_INT, &a->threads, "0", "threads (0: one per core)", 0, 1024},
+        VAE_TOOL_ENGINE_FLAG(r->engine),
         {"--save-every", FLAG_INT, &a->save_every, "1", "write the training state every E epochs", 1, 1000000},
         {"--resume", FLAG_BOOL, &a->resume, "", "continue the run in --out from its training state"},
         {"--force", FLAG_BOOL, &a->force, "", "start over in a run folder that is not empty"},
@@ -872,7 +875,8 @@ static int train_command(int argc, char **argv) {
         if (!rc && r->a.resume) rc = resume_reconcile(r);
         if (!rc) {
             cli_set_threads(r->a.threads);
-            if (!(rc = train_load_data(r)) && !(rc = train_build(r))) {
+            rc = vae__tool_set_engine("train", flag_find(r->flags, "--engine")->given ? r->engine : NULL);
+            if (!rc && !(rc = train_load_data(r)) && !(rc = train_build(r))) {
                 working = 1; // from here failures exit 1
                 rc = train_loop(r);
             }
@@ -937,7 +941,7 @@ static int eval_print(const vae_eval_result *r, int iwae_k, const vae_dataset *d
 }
 
 static int cmd_eval(int argc, char **argv) {
-    const char *model_path, *data, *split, *per_image;
+    const char *model_path, *data, *split, *per_image, *engine;
     int n, threads, iwae_k;
     flag_spec flags[] = {{"--model", FLAG_STRING, &model_path, "", "checkpoint (model.safetensors)", .required = 1},
                          {"--data", FLAG_STRING, &data, "", "data folder", .required = 1},
@@ -948,10 +952,12 @@ static int cmd_eval(int argc, char **argv) {
                          {"--per-image", FLAG_STRING, &per_image, "",
                           "write index,label,loss,recon,kl (and nll with --iwae-k) per image to CSV"},
                          {"--threads", FLAG_INT, &threads, "0", "threads (0: one per core)", 0, 1024},
+                         VAE_TOOL_ENGINE_FLAG(engine),
                          {NULL}};
     int rc = flags_parse("eval", "--model CKPT --data DIR [flags]", flags, argc, argv);
     if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
     cli_set_threads(threads);
+    if ((rc = vae__tool_set_engine("eval", flag_find(flags, "--engine")->given ? engine : NULL))) return rc;
     // images per batch; with --iwae-k the k samples of one image are decoded together (up to 8192 rows)
     const int batch = 1000, rows = iwae_k > batch ? (iwae_k < 8192 ? iwae_k : 8192) : batch;
     vae_model *m = NULL;
