@@ -236,9 +236,10 @@ DIST_FILES = $(DIST)/vae $(DIST)/libvae.a $(DIST)/libvae.so $(DIST)/man/vae.1 $(
 dist:
 	$(MAKE) BUILD=$(DIST) ARCH="$(INSTALL_ARCH)" $(DIST_FILES)
 
-# vae.pc: static linking (pkg-config --static) adds the private requirements: the pkg-config packages of
-# PKGS, OpenBLAS's OpenMP build by path with its rpath (as the Makefile links it), the other engines'
-# libraries (ENGINE_LIBS), OpenMP and libm.
+# libvae.so and libvae.a are the core library (CORE_OBJ); libvae-tools.a (data readers, pictures, trainer)
+# is the tool's and is not installed. vae.pc: static linking (pkg-config --static) adds the core's private
+# requirements: the pkg-config packages of CORE_PKGS, OpenBLAS's OpenMP build by path with its rpath (as the
+# Makefile links it), the other engines' libraries (ENGINE_LIBS), OpenMP and libm.
 install: dist
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
@@ -257,7 +258,7 @@ install: dist
 	  echo 'Name: vae'; \
 	  echo 'Description: libvae, a variational autoencoder library'; \
 	  echo 'Version: $(VERSION)'; \
-	  echo 'Requires.private: $(PKGS)'; \
+	  echo 'Requires.private: $(CORE_PKGS)'; \
 	  echo 'Libs: -L$${libdir} -lvae'; \
 	  echo 'Libs.private: $(BLAS_LIBS) $(ENGINE_LIBS) -fopenmp -lm'; \
 	  echo 'Cflags: -I$${includedir}'; } >$(DESTDIR)$(LIBDIR)/pkgconfig/vae.pc
