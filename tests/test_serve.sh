@@ -3,8 +3,8 @@
 # hostile HTTP while other clients keep being served.
 #
 # A tiny VAE (784-32-2, 600 MNIST training images, 1 epoch) served on a free port with --timeout 2:
-#   1. usage: no --model, a missing checkpoint, --compare with another latent size: exit 2 naming the
-#      cause; a port already taken: exit 1;
+#   1. usage: no --model, a missing checkpoint, --compare with another latent size, a --host that names
+#      no address: exit 2 naming the cause; a port already taken: exit 1;
 #   2. /api/decode's PNG is byte for byte `vae decode --scale 1`'s; /api/encode of test image 0 sent as grey
 #      bytes gives `vae encode`'s mu (within 1e-5); /api/points holds the test images' labels; a Host header
 #      that does not name the loopback (DNS rebinding) gets 421;
@@ -65,6 +65,8 @@ check "no --model: exit 2" refused 2 "--model is required" --port 0
 check "a missing checkpoint: exit 2 naming it" refused 2 none.safetensors --model "$tmp/none.safetensors" --port 0
 check "--compare of another latent size: exit 2" refused 2 "cannot share one pad" --model "$model" \
     --compare "$tmp/z3/model.safetensors" --port 0
+check "a --host that names no address: exit 2" refused 2 "--host no.such.host.invalid" --model "$model" \
+    --host no.such.host.invalid --port 0
 
 start --model "$model" --data "$tmp/data" --port 0 --timeout 2
 check "vae serve prints its URL ($(cat "$tmp/serve-err"))" [ -n "$url" ]

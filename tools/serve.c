@@ -172,15 +172,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---------------------------------------------------------------- the listening socket */
 
-/* Bind host:port (port 0: any free one) and listen; fills the URL to print. Returns the socket or -1. */
+/* Bind host:port (port 0: any free one) and listen; fills the URL to print. Returns the socket, or -1 when
+ * the address cannot be bound and -2 when --host names no address. */
 static int listen_on(const char *host, int port, char *url, size_t url_size, int *loopback) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+    // numeric addresses only (and localhost): no name lookup, so no DNS answer decides where we listen
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV}, *ai;
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%d", port);
-    int rc = getaddrinfo(host, port_text, &hints, &ai);
+    int rc = getaddrinfo(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port_text, &hints, &ai);
     if (rc) {
-        cli_error("serve", "--host %s: %s", host, gai_strerror(rc));
-        return -1;
+        cli_error("serve", "--host %s: not an IPv4 or IPv6 address (or localhost): %s", host, gai_strerror(rc));
+        return -2;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -246,7 +249,7 @@ int cmd_serve(int argc, char **argv) {
         {"--data", FLAG_STRING, &data, "", "data folder: its test images' latent means become the pad's points"},
         {"--points", FLAG_INT, &n_points, "10000", "the first N test images of --data become points", 1, 1000000},
         {"--port", FLAG_INT, &port, "8080", "TCP port (0: any free port; the URL printed says which)", 0, 65535},
-        {"--host", FLAG_STRING, &host, "127.0.0.1", "address to listen on (0.0.0.0 or :: opens it to the network)"},
+        {"--host", FLAG_STRING, &host, "127.0.0.1", "IPv4 or IPv6 address to listen on, or localhost (0.0.0.0 or :: opens it to the network)"},
         {"--timeout", FLAG_INT, &timeout, "10", "seconds a connection may stay idle before it is closed", 1, 3600},
         {"--threads", FLAG_INT, &srv.threads, "1", "threads for each model call (0: one per core)", 0, 1024},
         {NULL}};
@@ -260,7 +263,7 @@ int cmd_serve(int argc, char **argv) {
     int fd = listen_on(host, port, url, sizeof url, &srv.loopback);
     if (fd < 0) {
         vae__serve_free(&srv.api);
-        return EXIT_FAIL;
+        return fd == -2 ? EXIT_USAGE : EXIT_FAIL;
     }
     // SIGINT and SIGTERM blocked here are blocked in the server's thread too; main takes them with sigwait
     sigset_t stop;
