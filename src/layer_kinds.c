@@ -114,14 +114,14 @@ static float *sample_backward(vae_model *m, const vae_layer *l, float *dout, con
  * probability 1 - p and 0 otherwise; in other passes out = inp */
 static void dropout_layer_forward(vae_model *m, vae_layer *l, const float *inp, int n, const vae_pass *p) {
     size_t N = (size_t)n * l->out_w;
-    if (p->train && p->rng) dropout_forward(l->out, l->saved, inp, N, l->p, p->rng);
+    if (p->train && p->rng) vae__dropout_forward(l->out, l->saved, inp, N, l->p, p->rng);
     else memcpy(l->out, inp, N * sizeof(float));
 }
 
 /* d inp = dout * mask, in place (after a training pass) */
 static float *dropout_layer_backward(vae_model *m, const vae_layer *l, float *dout, const float *inp, float *dfree,
                                      int n) {
-    dropout_backward(dout, l->saved, (size_t)n * l->out_w);
+    vae__dropout_backward(dout, l->saved, (size_t)n * l->out_w);
     return dout;
 }
 

@@ -224,7 +224,7 @@ void clamp_backward(float *dx, const float *x, int B, int Z, int stride, float l
     }
 }
 
-void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, vae_rng *rng) {
+void vae__dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, vae_rng *rng) {
     float keep = 1.0f / (1.0f - p);
     for (size_t i = 0; i < n; i++) {
         mask[i] = vae_rng_uniform(rng) >= (double)p ? keep : 0.0f;
@@ -232,7 +232,7 @@ void dropout_forward(float *out, float *mask, const float *inp, size_t n, float 
     }
 }
 
-void dropout_backward(float *dx, const float *mask, size_t n) {
+void vae__dropout_backward(float *dx, const float *mask, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dx[i] *= mask[i];
 }

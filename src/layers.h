@@ -84,8 +84,8 @@ void sigmoid_forward(float *y, size_t n);
 
 /* Inverted dropout over n values: mask[i] = 1 / (1 - p) with probability 1 - p, else 0 (uniforms from rng, one
  * per value, in order); out = inp * mask. */
-void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, vae_rng *rng);
+void vae__dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, vae_rng *rng);
 /* dx *= mask, in place (the gradient of the forward pass's product) */
-void dropout_backward(float *dx, const float *mask, size_t n);
+void vae__dropout_backward(float *dx, const float *mask, size_t n);
 
 #endif /* VAE_LAYERS_H */
