@@ -204,18 +204,18 @@ static vae_status decode_into(vae_model *m, const float *z, const int *labels, i
     return vae_decode_many(m, z, labels, n, vae_mosaic_cell(out, first));
 }
 
-/* Labels for n cells: all `label`, or cycling 0..K-1 when label < 0; NULL for an unconditional model. */
+/* Labels for n cells: all `label`, or cycling 0..L-1 (L classes) when label < 0; NULL for an unconditional model. */
 static vae_status make_labels(const vae_model *m, int n, int label, int **out) {
     *out = NULL;
-    int K = vae_get_config(m)->n_classes;
-    if (K == 0) {
+    int L = vae_get_config(m)->n_classes;
+    if (L == 0) {
         if (label >= 0) return vae_fail(VAE_ERR_ARG, "label %d given for a model that is not conditional", label);
         return VAE_OK;
     }
-    if (label >= K) return vae_fail(VAE_ERR_ARG, "label %d is out of range: the model has %d classes", label, K);
+    if (label >= L) return vae_fail(VAE_ERR_ARG, "label %d is out of range: the model has %d classes", label, L);
     int *l = vae_malloc((size_t)n * sizeof(int));
     if (!l) return vae_fail(VAE_ERR_NOMEM, "out of memory for %d labels", n);
-    for (int i = 0; i < n; i++) l[i] = label >= 0 ? label : i % K;
+    for (int i = 0; i < n; i++) l[i] = label >= 0 ? label : i % L;
     *out = l;
     return VAE_OK;
 }

@@ -571,7 +571,7 @@ static int train_sizes(train_run *r) {
     const train_args *a = &r->a;
     const vae_config *cfg = &r->cfg;
     r->eval_batch = 1000 > a->batch ? 1000 : a->batch;
-    // --iwae-k: a step decodes batch * K samples at once, so the model holds that many rows (the evaluation
+    // --iwae-k: a step decodes batch * k samples at once, so the model holds that many rows (the evaluation
     // buffers stay at eval_batch)
     long long iwae_rows = (long long)a->batch * a->iwae_k;
     if (a->iwae_k > 0 && cfg->ae) {
@@ -948,7 +948,7 @@ static int cmd_eval(int argc, char **argv) {
                          {"--split", FLAG_CHOICE, &split, "test", "which split", .choices = "test|train"},
                          {"--n", FLAG_INT, &n, "0", "evaluate the first N images (0: all)", 0, 1 << 30},
                          {"--iwae-k", FLAG_INT, &iwae_k, "0",
-                          "also estimate -log p(x) with K importance samples per image (0: off)", 0, 1 << 20},
+                          "also estimate -log p(x) with k importance samples per image (0: off)", 0, 1 << 20},
                          {"--per-image", FLAG_STRING, &per_image, "",
                           "write index,label,loss,recon,kl (and nll with --iwae-k) per image to CSV"},
                          {"--threads", FLAG_INT, &threads, "0", "threads (0: one per core)", 0, 1024},
