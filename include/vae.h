@@ -318,6 +318,37 @@ vae_status vae_set_engine(const char *name);
 /** @return the name of the engine products run on now ("openblas", "dnnl" or "blis"). */
 const char *vae_engine_name(void);
 
+/* ---------------------------------------------------------------- latent diagnostics */
+
+/** Cov_x(E_q[z_d]) above which a latent dimension counts as active (Burda et al. 2015). */
+#define VAE_ACTIVE_THRESHOLD 0.01
+
+/**
+ * Per latent dimension of the codes mu, logvar (n, Z) that vae_encode gave for n images:
+ * kl[d] = mean_i 0.5 (mu_id^2 + exp(logvar_id) - logvar_id - 1) and var_mu[d] = the variance of mu_id over
+ * the images (Cov_x(E_q[z_d])). Either output may be NULL.
+ * @return the number of active dimensions (var_mu > VAE_ACTIVE_THRESHOLD)
+ */
+int vae_latent_activity(const float *mu, const float *logvar, int n, int Z, double *kl, double *var_mu);
+
+/** The average KL(q(z|x) || N(0, I)) split as in Chen et al. (2018), in nats per image. */
+typedef struct {
+    double mi;    /* index-code mutual information I(x; z) = E[log q(z|x) - log q(z)] */
+    double tc;    /* total correlation E[log q(z) - sum_d log q(z_d)] */
+    double dwkl;  /* dimension-wise KL E[sum_d log q(z_d) - log p(z_d)] */
+    double kl;    /* mi + tc + dwkl: the one-sample estimate of the average KL */
+} vae_kl_parts;
+
+/**
+ * Estimate vae_kl_parts from codes mu, logvar (n, Z): one z_i ~ q(z|x_i) per image (a generator seeded
+ * with seed), and the aggregate posterior q(z) = (1/n) sum_j q(z|x_j) estimated within minibatches of at
+ * most `batch` consecutive codes, each image's own term weighted 1/n and each of the m - 1 others
+ * (n - 1) / (n (m - 1)) (docs/model.md). batch >= n gives the exact sum over all n codes; the cost is
+ * n * min(batch, n) * Z densities. n >= 2, batch >= 2.
+ */
+vae_status vae_kl_decompose(const float *mu, const float *logvar, int n, int Z, int batch, uint64_t seed,
+                            vae_kl_parts *out);
+
 #if defined(__GNUC__) && __GNUC__ >= 4
 #pragma GCC visibility pop
 #endif
