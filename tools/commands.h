@@ -6,7 +6,8 @@
 #include "pictures.h"
 #include "export.h"
 #include "serve.h"
+#include "traverse_cmd.h"
 
-#define EXTRA_COMMANDS PICTURE_COMMANDS EXPORT_COMMANDS SERVE_COMMANDS
+#define EXTRA_COMMANDS PICTURE_COMMANDS EXPORT_COMMANDS SERVE_COMMANDS TRAVERSE_COMMANDS
 
 #endif /* VAE_COMMANDS_H */

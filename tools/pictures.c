@@ -22,7 +22,7 @@
 
 /* The folder of --out must exist and be writable (the file is written there through a temporary file), and
  * --out must not be one of the inputs (model, or data may be NULL). */
-static int check_out(const char *cmd, const char *path, const char *model, const char *data) {
+int check_out(const char *cmd, const char *path, const char *model, const char *data) {
     if (!*path) {
         cli_error(cmd, "--out: empty path");
         return EXIT_USAGE;
@@ -49,7 +49,7 @@ static int check_out(const char *cmd, const char *path, const char *model, const
 }
 
 /* --scale 0 picks one from the image size. */
-static int pick_scale(int scale, const vae_config *c) { return scale > 0 ? scale : vae_mosaic_auto_scale(c->height, c->width); }
+int pick_scale(int scale, const vae_config *c) { return scale > 0 ? scale : vae_mosaic_auto_scale(c->height, c->width); }
 
 /* --label: only for conditional models, in 0..K-1. */
 static int check_label(const char *cmd, const flag_spec *flag, int label, const vae_config *c, const char *model_path) {
@@ -86,7 +86,7 @@ static int parse_dims(const char *cmd, const char *text, int Z, int dims[2]) {
     return EXIT_OK;
 }
 
-static int check_size(const char *cmd, int n, int cols, const vae_config *c, int scale) {
+int check_size(const char *cmd, int n, int cols, const vae_config *c, int scale) {
     if (vae_mosaic_check(n, cols, c->height, c->width, scale)) {
         cli_error(cmd, "%s", vae_last_error());
         return EXIT_USAGE;
@@ -95,7 +95,7 @@ static int check_size(const char *cmd, int n, int cols, const vae_config *c, int
 }
 
 /* Build failed or write the picture; both after work started, so failures exit 1. */
-static int finish(const char *cmd, vae_status st, const vae_mosaic *mo, const char *out, int scale) {
+int finish(const char *cmd, vae_status st, const vae_mosaic *mo, const char *out, int scale) {
     if (!st) st = vae_mosaic_write(mo, out, scale);
     if (st) {
         cli_error(cmd, "%s", vae_last_error());

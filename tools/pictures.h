@@ -11,6 +11,18 @@ int cmd_interpolate(int argc, char **argv);
 int cmd_recon(int argc, char **argv);
 int cmd_scatter(int argc, char **argv);
 
+/* Shared with the other picture commands (tools/traverse.c). */
+#include "pictures_lib.h"
+/** --out: its folder must be writable, the path must not be a folder, nor one of the inputs (model, or data
+ *  may be NULL) (exit 2 otherwise). */
+int check_out(const char *cmd, const char *path, const char *model, const char *data);
+/** --scale 0 picks one from the image size. */
+int pick_scale(int scale, const vae_config *c);
+/** A mosaic of n cells in rows of cols must be writable (exit 2 otherwise). */
+int check_size(const char *cmd, int n, int cols, const vae_config *c, int scale);
+/** Write the mosaic unless st failed; exit 1 on either failure. */
+int finish(const char *cmd, vae_status st, const vae_mosaic *mo, const char *out, int scale);
+
 /* table entries: {"name", function, "summary"}, */
 #define PICTURE_COMMANDS                                                                                  \
     {"sample", cmd_sample, "mosaic of images decoded from z ~ N(0, I)"},                                  \
