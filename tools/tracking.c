@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "image.h"
 #include "pictures_lib.h"
 
 static double wall_now(void) {
@@ -156,22 +157,19 @@ void tracking_step(tracking *t, long step, int batch_in_epoch, double loss_sum) 
     if (vae_tb_scalar(&t->tb, "step/train_loss", step, wall_now(), (float)loss)) tracking_failed(t);
 }
 
-/* Write a mosaic as DIR/<tag>.png and log its bytes as an image event. */
+/* Log a mosaic as a PNG image event. */
 static vae_status log_mosaic(tracking *t, const char *tag, int epoch, vae_status built, const vae_mosaic *mo) {
     if (built) return built;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s.png", t->dir, tag);
-    vae_status st = vae_mosaic_write(mo, path, vae_mosaic_auto_scale(mo->h, mo->w));
-    if (st) return st;
+    uint8_t *png = NULL;
     size_t n = 0;
-    uint8_t *png = (uint8_t *)read_file(path, &n);
-    if (!png || n < 24) {
-        vae_mem_free(png);
-        return vae_fail(VAE_ERR_IO, "%s: cannot read back", path);
+    vae_status st = vae_mosaic_png(tag, &png, &n, mo->cells, mo->n, mo->cols, mo->h, mo->w, mo->c,
+                                   vae_mosaic_auto_scale(mo->h, mo->w), VAE_MOSAIC_BORDER);
+    if (!st && n < 24) st = vae_fail(VAE_ERR_FORMAT, "%s: PNG of %zu bytes", tag, n);
+    if (!st) {
+        int width = png[16] << 24 | png[17] << 16 | png[18] << 8 | png[19]; // IHDR, big-endian
+        int height = png[20] << 24 | png[21] << 16 | png[22] << 8 | png[23];
+        st = vae_tb_image(&t->tb, tag, epoch, wall_now(), png, n, height, width, mo->c);
     }
-    int width = png[16] << 24 | png[17] << 16 | png[18] << 8 | png[19]; // IHDR, big-endian
-    int height = png[20] << 24 | png[21] << 16 | png[22] << 8 | png[23];
-    st = vae_tb_image(&t->tb, tag, epoch, wall_now(), png, n, height, width, mo->c);
     vae_mem_free(png);
     return st;
 }
