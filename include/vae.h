@@ -185,8 +185,11 @@ typedef struct {
                           (B * k, Z) with k = max(iwae_k, 1), image b's samples in rows b*k .. b*k+k-1 (a
                           data-parallel trainer draws it per image, keyed by seed, step and the image's row in
                           the global batch, so that the noise does not depend on the number of ranks) */
+    float free_bits;   /* lambda > 0: the ELBO's KL term is sum_d max(lambda, the batch's mean KL of dimension d)
+                          ("free bits", Kingma et al. 2016): no gradient towards the prior for a dimension below
+                          lambda nats (0: off, the plain KL). ELBO only (not with iwae_k, nor an autoencoder). */
     /* new fields here (see "How the public structs grow" above) */
-    int32_t reserved[22];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
+    int32_t reserved[21];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
 } vae_train_opts;
 
 /** Fill opts with the defaults listed above. */

@@ -52,7 +52,11 @@ static vae_status elbo_grad(vae_model *m, const float *x, const int *labels, int
     if (st) return st;
     vae__backward_to_head(m, n);
     int Z = m->Z;
-    kl_backward(m->dhead, m->dhead + Z, m->head, m->head + Z, n, Z, 2 * Z, o->kl_weight * scale);
+    if (o->free_bits > 0.0f) // the KL term with a floor per dimension (freebits.c)
+        out->loss = out->recon + o->kl_weight * vae__free_bits_backward(m->dhead, m->dhead + Z, m->head, m->head + Z, n,
+                                                                        Z, 2 * Z, o->free_bits, o->kl_weight * scale);
+    else
+        kl_backward(m->dhead, m->dhead + Z, m->head, m->head + Z, n, Z, 2 * Z, o->kl_weight * scale);
     vae__encode_backward(m, x, n);
     return VAE_OK;
 }

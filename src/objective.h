@@ -32,4 +32,10 @@ vae_status vae__check_opts(const vae_train_opts *o);
  *  naming the step when the loss is not finite (elbo.c). */
 vae_status vae__mean_losses(vae_model *m, int n, float kl_weight, vae_losses *out);
 
+/** Free bits (freebits.c): accumulate into dmu, dlogvar (n, Z, row stride `stride`) scale times the gradient of
+ *  sum_d max(lambda, mean_b KL_bd) times n (each image's share of the batch term), and return that term
+ *  sum_d max(lambda, mean_b KL_bd) (nats per image). */
+double vae__free_bits_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar, int n, int Z,
+                               int stride, float lambda, float scale);
+
 #endif /* VAE_OBJECTIVE_H */

@@ -35,6 +35,10 @@ vae_status vae__check_opts(const vae_train_opts *o) {
         return vae_fail(VAE_ERR_ARG, "opts.kl_weight = %g: a finite weight >= 0 needed", o->kl_weight);
     if (o->iwae_k < 0) return vae_fail(VAE_ERR_ARG, "opts.iwae_k = %d: 0 (the ELBO) or a sample count >= 1 needed", o->iwae_k);
     if (o->grad_rows < 0) return vae_fail(VAE_ERR_ARG, "opts.grad_rows = %d: 0 (the batch) or a row count >= 1 needed", o->grad_rows);
+    if (!(isfinite(o->free_bits) && o->free_bits >= 0.0f))
+        return vae_fail(VAE_ERR_ARG, "opts.free_bits = %g: a finite floor >= 0 needed", o->free_bits);
+    if (o->free_bits > 0.0f && o->iwae_k > 0)
+        return vae_fail(VAE_ERR_ARG, "opts.free_bits applies to the ELBO, not to the importance-weighted bound (iwae_k)");
     return VAE_OK;
 }
 
@@ -48,6 +52,8 @@ vae_status vae_step_grad(vae_model *m, const float *x, const int *labels, int n,
     if (!m || !x || !rng) return vae_fail(VAE_ERR_ARG, "vae_step_grad: %s is NULL", !m ? "model" : !x ? "x" : "rng");
     vae_status st = vae__check_opts(o);
     if (st) return st;
+    if (o->free_bits > 0.0f && m->cfg.ae)
+        return vae_fail(VAE_ERR_ARG, "opts.free_bits: an autoencoder has no KL term to put a floor under");
     const vae__objective *obj = vae__objective_for(m, o);
     // the gradient of the summed objective divided by this many rows: the batch mean unless the caller says
     int rows = o->grad_rows > 0 ? o->grad_rows : n;
