@@ -188,8 +188,12 @@ typedef struct {
     float free_bits;   /* lambda > 0: the ELBO's KL term is sum_d max(lambda, the batch's mean KL of dimension d)
                           ("free bits", Kingma et al. 2016): no gradient towards the prior for a dimension below
                           lambda nats (0: off, the plain KL). ELBO only (not with iwae_k, nor an autoencoder). */
+    float tc_beta;     /* B > 0: the beta-TC-VAE objective (Chen et al. 2018): the ELBO with the total correlation of
+                          q(z) weighted B (B = 1 is the ELBO), estimated over the batch by minibatch-weighted
+                          sampling; 0: off. Not with iwae_k or free_bits, nor an autoencoder. */
+    int dataset_size;  /* N of the minibatch-weighted sampling estimate: the training set's size (0: the batch's) */
     /* new fields here (see "How the public structs grow" above) */
-    int32_t reserved[21];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
+    int32_t reserved[19];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
 } vae_train_opts;
 
 /** Fill opts with the defaults listed above. */

@@ -47,48 +47,55 @@ static double log_normal(double z, double mu, double lv) {
     return -0.5 * (LOG_2PI + lv + e * e * exp(-lv));
 }
 
-void vae__aggregate_log_density(double *lqz, double *lqz_dim, float *a, const float *z, const float *mu,
-                                const float *logvar, int m, int Z, double lw_own, double lw_other) {
-    // scratch a: (m, Z) log q(z_id | x_j) + w_ij for the current i, then per code j and dimension d the
-    // inverse variance iv and the log normaliser c = -0.5 (log 2 pi + logvar), so the m * m * Z densities
-    // need no exp: log q(z_id | x_j) = c_jd - 0.5 (z_id - mu_jd)^2 iv_jd; then s (m) the joint's terms and
-    // acc (Z) the marginals' sums. Floats with exp_nonpos (fastmath.h), so the loops over d vectorise.
-    float *iv = a + (size_t)m * Z, *c = iv + (size_t)m * Z, *s = c + (size_t)m * Z, *acc = s + m;
-    for (size_t k = 0; k < (size_t)m * Z; k++) {
+void vae__aggregate_prepare(float *iv, float *c, const float *logvar, size_t n) {
+    for (size_t k = 0; k < n; k++) {
         iv[k] = expf(-logvar[k]);
         c[k] = -0.5f * ((float)LOG_2PI + logvar[k]);
     }
-    float *md = acc + Z; // (Z) the marginals' maxima
-    for (int i = 0; i < m; i++) {
-        const float *zi = z + (size_t)i * Z;
-        double mx = -INFINITY;
-        for (int d = 0; d < Z; d++) md[d] = -INFINITY;
-        for (int j = 0; j < m; j++) {
-            const float *mj = mu + (size_t)j * Z, *ivj = iv + (size_t)j * Z, *cj = c + (size_t)j * Z;
-            float *aj = a + (size_t)j * Z, w = (float)(j == i ? lw_own : lw_other), sum = 0.0f;
-            #pragma omp simd reduction(+ : sum)
-            for (int d = 0; d < Z; d++) {
-                float e = zi[d] - mj[d], v = cj[d] - 0.5f * e * e * ivj[d];
-                aj[d] = v + w;
-                md[d] = aj[d] > md[d] ? aj[d] : md[d];
-                sum += v;
-            }
-            s[j] = sum + w;
-            if (s[j] > mx) mx = s[j];
+}
+
+double vae__aggregate_row(float *a, float *s, double *lqz_dim, float *scratch, const float *zi, const float *mu,
+                          const float *iv, const float *c, int m, int Z, int i, double lw_own, double lw_other) {
+    // log q(z_id | x_j) = c_jd - 0.5 (z_id - mu_jd)^2 iv_jd: no exp in the m * Z pair loop. Floats with
+    // exp_nonpos (fastmath.h), so the loops over d vectorise.
+    float *acc = scratch, *md = scratch + Z; // (Z) the marginals' sums and maxima
+    double mx = -INFINITY;
+    for (int d = 0; d < Z; d++) md[d] = -INFINITY;
+    for (int j = 0; j < m; j++) {
+        const float *mj = mu + (size_t)j * Z, *ivj = iv + (size_t)j * Z, *cj = c + (size_t)j * Z;
+        float *aj = a + (size_t)j * Z, w = (float)(j == i ? lw_own : lw_other), sum = 0.0f;
+        #pragma omp simd reduction(+ : sum)
+        for (int d = 0; d < Z; d++) {
+            float e = zi[d] - mj[d], v = cj[d] - 0.5f * e * e * ivj[d];
+            aj[d] = v + w;
+            md[d] = aj[d] > md[d] ? aj[d] : md[d];
+            sum += v;
         }
-        // joint: log sum_j w_ij prod_d q(z_id|x_jd)
-        double sum = 0.0;
-        for (int j = 0; j < m; j++) sum += exp_nonpos((float)(s[j] - mx));
-        lqz[i] = mx + log(sum);
-        // marginals: log sum_j w_ij q(z_id|x_jd), each shifted by its own maximum
-        for (int d = 0; d < Z; d++) acc[d] = 0.0f;
-        for (int j = 0; j < m; j++) {
-            const float *aj = a + (size_t)j * Z;
-            #pragma omp simd
-            for (int d = 0; d < Z; d++) acc[d] += exp_nonpos(aj[d] - md[d]);
-        }
-        for (int d = 0; d < Z; d++) lqz_dim[(size_t)i * Z + d] = md[d] + log(acc[d]);
+        s[j] = sum + w;
+        if (s[j] > mx) mx = s[j];
     }
+    // joint: log sum_j w_ij prod_d q(z_id|x_jd)
+    double sum = 0.0;
+    for (int j = 0; j < m; j++) sum += exp_nonpos((float)(s[j] - mx));
+    // marginals: log sum_j w_ij q(z_id|x_jd), each shifted by its own maximum
+    for (int d = 0; d < Z; d++) acc[d] = 0.0f;
+    for (int j = 0; j < m; j++) {
+        const float *aj = a + (size_t)j * Z;
+        #pragma omp simd
+        for (int d = 0; d < Z; d++) acc[d] += exp_nonpos(aj[d] - md[d]);
+    }
+    for (int d = 0; d < Z; d++) lqz_dim[d] = md[d] + log(acc[d]);
+    return mx + log(sum);
+}
+
+void vae__aggregate_log_density(double *lqz, double *lqz_dim, float *a, const float *z, const float *mu,
+                                const float *logvar, int m, int Z, double lw_own, double lw_other) {
+    // scratch a: (m, Z) rows of densities, then iv and c (m, Z) each, s (m) and 2 Z more
+    float *iv = a + (size_t)m * Z, *c = iv + (size_t)m * Z, *s = c + (size_t)m * Z, *rest = s + m;
+    vae__aggregate_prepare(iv, c, logvar, (size_t)m * Z);
+    for (int i = 0; i < m; i++)
+        lqz[i] = vae__aggregate_row(a, s, lqz_dim + (size_t)i * Z, rest, z + (size_t)i * Z, mu, iv, c, m, Z, i, lw_own,
+                                    lw_other);
 }
 
 void vae__stratified_weights(int m, long long N, double *lw_own, double *lw_other) {

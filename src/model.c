@@ -307,6 +307,7 @@ void vae_free(vae_model *m) {
     vae_mem_free(m->adam_m);
     vae_mem_free(m->adam_v);
     vae_mem_free(m->acts);
+    vae_mem_free(m->obj_scratch);
     vae_mem_free(m);
 }
 

@@ -112,6 +112,8 @@ struct vae_model {
     float *recon, *kl;                /* (B) per-image losses of the last forward */
     float *col;                       /* conv: im2col scratch of col_cap floats, shared by all conv entries */
     size_t col_cap;
+    float *obj_scratch;               /* an objective's own scratch (tcvae.c), allocated at its first step */
+    size_t obj_scratch_cap;           /* floats in obj_scratch */
 };
 
 /* The kinds' table (layer_kinds.c): the forward pass of entry l on n rows of inp (into l->out), and its

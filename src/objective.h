@@ -6,6 +6,7 @@
  *   elbo.c   the ELBO: Bernoulli or Gaussian reconstruction + kl_weight * closed-form KL (beta, warm-up)
  *   recon.c  the plain autoencoder's reconstruction (z = mu, no KL)
  *   iwae.c   the importance-weighted bound with k = iwae_k samples per image
+ *   tcvae.c  beta-TC-VAE: the ELBO with the total correlation weighted tc_beta (minibatch-weighted sampling)
  */
 #ifndef VAE_OBJECTIVE_H
 #define VAE_OBJECTIVE_H
@@ -19,7 +20,7 @@ typedef struct {
                        vae_rng *rng, vae_losses *out);
 } vae__objective;
 
-extern const vae__objective vae__objective_elbo, vae__objective_recon, vae__objective_iwae;
+extern const vae__objective vae__objective_elbo, vae__objective_recon, vae__objective_iwae, vae__objective_tcvae;
 
 /** The objective a configuration and options train: recon for an autoencoder, iwae when o->iwae_k > 0, else
  *  the ELBO. */

@@ -37,6 +37,11 @@ vae_status vae__check_opts(const vae_train_opts *o) {
     if (o->grad_rows < 0) return vae_fail(VAE_ERR_ARG, "opts.grad_rows = %d: 0 (the batch) or a row count >= 1 needed", o->grad_rows);
     if (!(isfinite(o->free_bits) && o->free_bits >= 0.0f))
         return vae_fail(VAE_ERR_ARG, "opts.free_bits = %g: a finite floor >= 0 needed", o->free_bits);
+    if (!(isfinite(o->tc_beta) && o->tc_beta >= 0.0f))
+        return vae_fail(VAE_ERR_ARG, "opts.tc_beta = %g: a finite weight >= 0 needed", o->tc_beta);
+    if (o->dataset_size < 0) return vae_fail(VAE_ERR_ARG, "opts.dataset_size = %d: 0 or a size >= 1 needed", o->dataset_size);
+    if (o->tc_beta > 0.0f && (o->iwae_k > 0 || o->free_bits > 0.0f))
+        return vae_fail(VAE_ERR_ARG, "opts.tc_beta: the beta-TC objective goes with neither iwae_k nor free_bits");
     if (o->free_bits > 0.0f && o->iwae_k > 0)
         return vae_fail(VAE_ERR_ARG, "opts.free_bits applies to the ELBO, not to the importance-weighted bound (iwae_k)");
     return VAE_OK;
@@ -44,6 +49,7 @@ vae_status vae__check_opts(const vae_train_opts *o) {
 
 const vae__objective *vae__objective_for(const vae_model *m, const vae_train_opts *o) {
     if (o->iwae_k > 0) return &vae__objective_iwae; // which refuses an autoencoder
+    if (o->tc_beta > 0.0f) return &vae__objective_tcvae; // which too
     return m->cfg.ae ? &vae__objective_recon : &vae__objective_elbo;
 }
 

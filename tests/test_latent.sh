@@ -2,7 +2,8 @@
 # tests/test_latent.sh: the latent diagnostics and `vae traverse` end to end from the command line.
 #
 # Trains tiny models on tests/fixtures/tiny-idx (3 images of 5 high x 7 wide, labels 2, 0, 7): a VAE with
-# latent 3, a conditional VAE, an autoencoder and a VAE with --free-bits (resumed; its refusals at the end). Checks that each metrics.jsonl line of the VAE carries
+# latent 3, a conditional VAE, an autoencoder, and VAEs with --free-bits and --tc-beta (each resumed; their
+# refusals at the end). Checks that each metrics.jsonl line of the VAE carries
 # kl_dim (3 values summing to test_kl), active_units, mi, tc and dwkl; that `vae eval` of the final model
 # repeats the last line's diagnostics exactly; that the autoencoder's carry none; then `vae traverse`: the
 # PNG's size, the table of dimensions in decreasing KL, and its refusals (exit 2 naming the flag or file).
@@ -34,6 +35,11 @@ check "free bits named in the objective line" grep -q "free bits" "$T/train.log"
 check "free bits recorded and kept on --resume" "$VAE" train --data "$DATA" --out "$T/fb" --resume --epochs 3 \
     --threads 1 >"$T/train.log" 2>&1
 check "metrics after resume" metrics_ok "$T/fb" 3
+train "$T/tc" --tc-beta 6
+check "beta-TC named in the objective line" grep -q "beta-TC-VAE, total correlation weight 6" "$T/train.log"
+check "beta-TC kept on --resume" "$VAE" train --data "$DATA" --out "$T/tc" --resume --epochs 3 --threads 1 \
+    >"$T/train.log" 2>&1
+check "beta-TC's objective line again after --resume" grep -q "beta-TC-VAE" "$T/train.log"
 
 # metrics: the diagnostics on every line, kl_dim summing to test_kl
 check "metrics lines carry the diagnostics" python3 - "$T/vae/metrics.jsonl" <<'PY'
@@ -98,4 +104,8 @@ bad "--free-bits conflicting with the run resumed" "--free-bits" train --data "$
 bad "--free-bits with --ae" "--free-bits" train --data "$DATA" --out "$T/bad1" --ae --free-bits 1 --batch 3 --epochs 1
 bad "--free-bits with --iwae-k" "--free-bits" train --data "$DATA" --out "$T/bad2" --iwae-k 2 --free-bits 1 --batch 3 --epochs 1
 bad "negative --free-bits" "--free-bits" train --data "$DATA" --out "$T/bad3" --free-bits -1 --batch 3 --epochs 1
+bad "--tc-beta conflicting with the run resumed" "--tc-beta" train --data "$DATA" --out "$T/tc" --resume --epochs 4 \
+    --tc-beta 2
+bad "--tc-beta with --ae" "--tc-beta" train --data "$DATA" --out "$T/bad4" --ae --tc-beta 6 --batch 3 --epochs 1
+bad "--tc-beta with --free-bits" "--tc-beta" train --data "$DATA" --out "$T/bad5" --free-bits 1 --tc-beta 6 --batch 3 --epochs 1
 finish

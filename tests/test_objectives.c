@@ -1,5 +1,6 @@
 /* test_objectives.c: the gradients of the objectives added for issue 17, against central finite differences
- * (tests/gradcheck.h): the ELBO with free bits (src/freebits.c). */
+ * (tests/gradcheck.h): the ELBO with free bits (src/freebits.c) and the beta-TC-VAE objective (src/tcvae.c),
+ * the latter also against its loss written out the slow, obvious way. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,31 @@
 #include "model.h"
 #include "objective.h"
 #include "test.h"
+
+/* A tanh VAE of h x w images, one hidden layer, latent Z, for up to 8 images; x (n, h*w) filled in [0, 1]. */
+static vae_model *tiny_model(int h, int w, int hidden, int Z, float *x, int n) {
+    vae_config cfg;
+    vae_config_default(&cfg);
+    cfg.height = h, cfg.width = w, cfg.hidden[0] = hidden, cfg.n_latent = Z, cfg.activation = VAE_TANH;
+    vae_model *m = NULL;
+    CHECK(vae_create(&m, &cfg, 8, &rng) == VAE_OK, "create: %s", vae_last_error());
+    fill(x, (size_t)n * h * w, 0, 1);
+    return m;
+}
+
+/* An autoencoder's refusal of an option that needs a KL term (x: n images of h x w). */
+static void check_ae_refuses(const char *what, const vae_train_opts *o, const float *x, int n, int h, int w) {
+    vae_config cfg;
+    vae_config_default(&cfg);
+    cfg.height = h, cfg.width = w, cfg.hidden[0] = 4, cfg.n_latent = 2, cfg.ae = 1;
+    vae_model *m;
+    CHECK(vae_create(&m, &cfg, 8, &rng) == VAE_OK, "create ae");
+    vae_rng r;
+    vae_rng_seed(&r, 1);
+    vae_losses l;
+    CHECK(vae_step_grad(m, x, NULL, n, o, &r, &l) == VAE_ERR_ARG, "%s for an autoencoder refused", what);
+    vae_free(m);
+}
 
 /* ---------------------------------------------------------------- free bits */
 
@@ -44,14 +70,9 @@ static double fb_loss(void *p) {
 }
 
 static void test_free_bits(void) {
-    vae_config cfg;
-    vae_config_default(&cfg);
-    cfg.height = 3, cfg.width = 5, cfg.hidden[0] = 7, cfg.n_latent = 6, cfg.activation = VAE_TANH;
-    vae_model *m;
-    CHECK(vae_create(&m, &cfg, 8, &rng) == VAE_OK, "create");
     enum { N = 5 };
     float x[N * 15];
-    fill(x, sizeof x / sizeof x[0], 0, 1);
+    vae_model *m = tiny_model(3, 5, 7, 6, x, N);
     fb_ctx c = {m, x, N, 0.8f, 0.0f, 17};
     // the floor half way across the widest gap between the dimensions' KLs: some above, some below, none near it
     fb_loss(&c);
@@ -107,15 +128,118 @@ static void test_free_bits(void) {
     o.iwae_k = 0, o.free_bits = -1;
     CHECK(vae_step_grad(m, x, NULL, N, &o, &r, &l) == VAE_ERR_ARG, "negative free bits refused");
     vae_free(m);
-    cfg.ae = 1;
-    CHECK(vae_create(&m, &cfg, 8, &rng) == VAE_OK, "create ae");
     o.free_bits = 0.5f;
-    CHECK(vae_step_grad(m, x, NULL, N, &o, &r, &l) == VAE_ERR_ARG, "free bits for an autoencoder refused");
+    check_ae_refuses("free bits", &o, x, N, 3, 5);
+}
+
+/* ---------------------------------------------------------------- beta-TC-VAE */
+
+typedef struct {
+    vae_model *m;
+    float *x;
+    int n;
+    float kl_weight, tc_beta;
+    long long N;
+    uint64_t seed;
+} tc_ctx;
+
+static double lse(const double *v, int n) {
+    double mx = -INFINITY, s = 0;
+    for (int i = 0; i < n; i++) mx = v[i] > mx ? v[i] : mx;
+    for (int i = 0; i < n; i++) s += exp(v[i] - mx);
+    return mx + log(s);
+}
+
+/* mean_i recon_i + w (KL_i + (B - 1) TC_i), TC_i = log q(z_i) - sum_d log q(z_id) with the weights 1 / (N n) */
+static double tc_loss(void *p) {
+    tc_ctx *c = p;
+    vae_rng r;
+    vae_rng_seed(&r, c->seed);
+    vae_forward(c->m, c->x, NULL, c->n, &r); // draws eps as the training step does, z = mu + sigma eps
+    int Z = c->m->Z, n = c->n;
+    const float *h = c->m->head, *e = c->m->eps;
+    double L = 0, lw = -log((double)c->N * n), joint[16], marg[16];
+    for (int i = 0; i < n; i++) {
+        L += c->m->recon[i] + c->kl_weight * c->m->kl[i];
+        double zi[8], lprod = 0;
+        for (int d = 0; d < Z; d++) zi[d] = h[i * 2 * Z + d] + exp(0.5 * h[i * 2 * Z + Z + d]) * e[i * Z + d];
+        for (int j = 0; j < n; j++) {
+            joint[j] = lw;
+            for (int d = 0; d < Z; d++) {
+                double mu = h[j * 2 * Z + d], lv = h[j * 2 * Z + Z + d];
+                joint[j] += -0.5 * (1.8378770664093453 + lv + (zi[d] - mu) * (zi[d] - mu) * exp(-lv));
+            }
+        }
+        for (int d = 0; d < Z; d++) {
+            for (int j = 0; j < n; j++) {
+                double mu = h[j * 2 * Z + d], lv = h[j * 2 * Z + Z + d];
+                marg[j] = lw - 0.5 * (1.8378770664093453 + lv + (zi[d] - mu) * (zi[d] - mu) * exp(-lv));
+            }
+            lprod += lse(marg, n);
+        }
+        L += c->kl_weight * (c->tc_beta - 1.0) * (lse(joint, n) - lprod);
+    }
+    return L / n;
+}
+
+static void test_tcvae(void) {
+    enum { N = 7 };
+    float x[N * 12];
+    vae_model *m = tiny_model(4, 3, 6, 4, x, N);
+    tc_ctx c = {m, x, N, 0.9f, 6.0f, 1000, 23};
+    vae_train_opts o;
+    vae_train_opts_default(&o);
+    o.kl_weight = c.kl_weight;
+    o.tc_beta = c.tc_beta;
+    o.dataset_size = (int)c.N;
+    vae_rng r;
+    vae_rng_seed(&r, c.seed);
+    vae_losses l;
+    CHECK(vae_step_grad(m, x, NULL, N, &o, &r, &l) == VAE_OK, "step_grad: %s", vae_last_error());
+    CHECK_CLOSE(l.loss, tc_loss(&c), 1e-4 * fabs(l.loss));
+    grad_h = 1e-2;
+    check_grad("beta-TC: all parameters", tc_loss, &c, m->params, m->grads, m->n_params, 1e-2);
+    for (int t = 0; t < m->n_tensors; t++) {
+        char name[64];
+        snprintf(name, sizeof name, "beta-TC: %s", m->tensors[t].name);
+        check_grad(name, tc_loss, &c, m->params + m->tensors[t].offset, m->grads + m->tensors[t].offset,
+                   m->tensors[t].numel, 1e-2);
+    }
+    // tc_beta 1 is the ELBO: the same loss and gradient as the ELBO's objective
+    float *g = vae_malloc(m->n_params * sizeof(float));
+    o.tc_beta = 1.0f;
+    vae_rng_seed(&r, c.seed);
+    vae_losses l1, l0;
+    vae_step_grad(m, x, NULL, N, &o, &r, &l1);
+    memcpy(g, m->grads, m->n_params * sizeof(float));
+    o.tc_beta = 0.0f;
+    vae_rng_seed(&r, c.seed);
+    vae_step_grad(m, x, NULL, N, &o, &r, &l0);
+    CHECK_CLOSE(l1.loss, l0.loss, 1e-6 * fabs(l0.loss));
+    CHECK(max_abs_diff(g, m->grads, m->n_params) < 1e-6f, "tc_beta 1: the ELBO's gradient");
+    // a batch of one image: its total correlation is a constant, the gradient the ELBO's
+    o.tc_beta = 0.0f;
+    vae_rng_seed(&r, c.seed);
+    vae_step_grad(m, x, NULL, 1, &o, &r, &l0);
+    memcpy(g, m->grads, m->n_params * sizeof(float));
+    o.tc_beta = 6.0f;
+    vae_rng_seed(&r, c.seed);
+    CHECK(vae_step_grad(m, x, NULL, 1, &o, &r, &l) == VAE_OK, "a batch of one");
+    CHECK(max_abs_diff(g, m->grads, m->n_params) < 1e-6f, "a batch of one: the ELBO's gradient");
+    // refusals: with iwae_k or free bits, an autoencoder
+    o.iwae_k = 2;
+    CHECK(vae_step_grad(m, x, NULL, N, &o, &r, &l) == VAE_ERR_ARG, "with iwae_k refused");
+    o.iwae_k = 0, o.free_bits = 0.5f;
+    CHECK(vae_step_grad(m, x, NULL, N, &o, &r, &l) == VAE_ERR_ARG, "with free bits refused");
+    vae_mem_free(g);
     vae_free(m);
+    o.free_bits = 0;
+    check_ae_refuses("beta-TC", &o, x, N, 4, 3);
 }
 
 int main(void) {
     vae_rng_seed(&rng, 1717);
     test_free_bits();
+    test_tcvae();
     TEST_MAIN_END();
 }
