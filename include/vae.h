@@ -192,8 +192,11 @@ typedef struct {
                           q(z) weighted B (B = 1 is the ELBO), estimated over the batch by minibatch-weighted
                           sampling; 0: off. Not with iwae_k or free_bits, nor an autoencoder. */
     int dataset_size;  /* N of the minibatch-weighted sampling estimate: the training set's size (0: the batch's) */
+    float clip_grad;   /* c > 0: vae_step_apply scales the gradient to global norm c when its norm exceeds c (0: off) */
+    float weight_decay; /* w > 0: decoupled weight decay (AdamW): vae_step_apply multiplies every parameter by
+                          1 - lr w before the Adam step (0: plain Adam) */
     /* new fields here (see "How the public structs grow" above) */
-    int32_t reserved[19];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
+    int32_t reserved[17];  /* zero; sizeof(vae_train_opts) == VAE_TRAIN_OPTS_SIZE */
 } vae_train_opts;
 
 /** Fill opts with the defaults listed above. */
@@ -244,7 +247,8 @@ vae_status vae_step_grad(vae_model *model, const float *x, const int *labels, in
 /**
  * The step's guard and update: VAE_ERR_NAN (naming the first tensor at fault, parameters untouched) when the
  * gradient buffer holds a value that is not finite, else one Adam step (opts->lr, beta1, beta2, adam_eps) over
- * the flat parameter buffer with the gradient as it lies in the buffer.
+ * the flat parameter buffer with the gradient as it lies in the buffer, after clipping it to global norm
+ * opts->clip_grad and decaying the parameters by opts->weight_decay when those are set.
  */
 vae_status vae_step_apply(vae_model *model, const vae_train_opts *opts);
 

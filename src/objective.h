@@ -39,4 +39,9 @@ vae_status vae__mean_losses(vae_model *m, int n, float kl_weight, vae_losses *ou
 double vae__free_bits_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar, int n, int Z,
                                int stride, float lambda, float scale);
 
+/** Global-norm gradient clipping (regularize.c): @return ||grads||, scaled down to max_norm when above it. */
+double vae__clip_grad_norm(vae_model *m, float max_norm);
+/** Decoupled weight decay (regularize.c): params *= 1 - lr * weight_decay. */
+void vae__decay_weights(vae_model *m, float lr, float weight_decay);
+
 #endif /* VAE_OBJECTIVE_H */

@@ -39,6 +39,10 @@ vae_status vae__check_opts(const vae_train_opts *o) {
         return vae_fail(VAE_ERR_ARG, "opts.free_bits = %g: a finite floor >= 0 needed", o->free_bits);
     if (!(isfinite(o->tc_beta) && o->tc_beta >= 0.0f))
         return vae_fail(VAE_ERR_ARG, "opts.tc_beta = %g: a finite weight >= 0 needed", o->tc_beta);
+    if (!(isfinite(o->clip_grad) && o->clip_grad >= 0.0f))
+        return vae_fail(VAE_ERR_ARG, "opts.clip_grad = %g: a finite norm >= 0 needed (0: off)", o->clip_grad);
+    if (!(isfinite(o->weight_decay) && o->weight_decay >= 0.0f && o->weight_decay * o->lr < 1.0f))
+        return vae_fail(VAE_ERR_ARG, "opts.weight_decay = %g: >= 0 and below 1 / lr needed", o->weight_decay);
     if (o->dataset_size < 0) return vae_fail(VAE_ERR_ARG, "opts.dataset_size = %d: 0 or a size >= 1 needed", o->dataset_size);
     if (o->tc_beta > 0.0f && (o->iwae_k > 0 || o->free_bits > 0.0f))
         return vae_fail(VAE_ERR_ARG, "opts.tc_beta: the beta-TC objective goes with neither iwae_k nor free_bits");
@@ -78,6 +82,8 @@ vae_status vae_step_apply(vae_model *m, const vae_train_opts *o) {
     if (st) return st;
     if (!all_finite(m->grads, m->n_params))
         return vae_fail(VAE_ERR_NAN, "step %ld: the gradient of %s is not finite", m->step + 1, vae_nonfinite_tensor(m, m->grads));
+    if (o->clip_grad > 0.0f) vae__clip_grad_norm(m, o->clip_grad);          // regularize.c
+    if (o->weight_decay > 0.0f) vae__decay_weights(m, o->lr, o->weight_decay); // AdamW: before the Adam step
     vae_adam_step(m, o->lr, o->beta1, o->beta2, o->adam_eps);
     return VAE_OK;
 }

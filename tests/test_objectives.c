@@ -1,6 +1,7 @@
 /* test_objectives.c: the gradients of the objectives added for issue 17, against central finite differences
  * (tests/gradcheck.h): the ELBO with free bits (src/freebits.c) and the beta-TC-VAE objective (src/tcvae.c),
- * the latter also against its loss written out the slow, obvious way. */
+ * the latter also against its loss written out the slow, obvious way; and what vae_step_apply does around Adam
+ * (gradient clipping by global norm, decoupled weight decay). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -237,9 +238,56 @@ static void test_tcvae(void) {
     check_ae_refuses("beta-TC", &o, x, N, 4, 3);
 }
 
+/* ---------------------------------------------------------------- clipping and weight decay */
+
+static void test_clip_and_decay(void) {
+    enum { N = 4 };
+    float x[N * 15];
+    vae_model *a = tiny_model(3, 5, 7, 2, x, N);
+    size_t n = a->n_params;
+    vae_train_opts o;
+    vae_train_opts_default(&o);
+    // clipping: a gradient of norm 5 * sqrt(n) scaled to norm 2, direction kept; one below the bound untouched
+    float *g, *before = vae_malloc(n * sizeof(float));
+    size_t len;
+    vae_grad_buffer(a, &g, &len);
+    for (size_t i = 0; i < n; i++) g[i] = i % 2 ? 5.0f : -5.0f;
+    o.clip_grad = 2.0f;
+    CHECK(vae_step_apply(a, &o) == VAE_OK, "apply: %s", vae_last_error());
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+    CHECK_CLOSE(sqrt(ss), 2.0, 1e-5);
+    CHECK(g[0] < 0 && g[1] > 0 && fabsf(g[0] + g[1]) < 1e-7f, "clipping keeps the direction");
+    memcpy(before, g, n * sizeof(float));
+    o.clip_grad = 3.0f;
+    CHECK(vae_step_apply(a, &o) == VAE_OK, "apply");
+    CHECK(max_abs_diff(before, g, n) == 0.0f, "a gradient below the bound is untouched");
+    // decoupled decay: parameters times 1 - lr w, then the same Adam step as without decay
+    vae_model *b = tiny_model(3, 5, 7, 2, x, N);
+    memcpy(b->params, a->params, n * sizeof(float));
+    memcpy(b->adam_m, a->adam_m, n * sizeof(float));
+    memcpy(b->adam_v, a->adam_v, n * sizeof(float));
+    b->step = a->step;
+    for (size_t i = 0; i < n; i++) a->grads[i] = b->grads[i] = 0.01f * (float)((int)(i % 7) - 3);
+    o.clip_grad = 0, o.lr = 0.1f, o.weight_decay = 0.5f;
+    CHECK(vae_step_apply(a, &o) == VAE_OK, "apply with decay");
+    for (size_t i = 0; i < n; i++) b->params[i] *= 1.0f - 0.1f * 0.5f;
+    o.weight_decay = 0;
+    CHECK(vae_step_apply(b, &o) == VAE_OK, "apply without decay");
+    CHECK(max_abs_diff(a->params, b->params, n) == 0.0f, "decay = scaling before Adam");
+    o.weight_decay = 20.0f; // lr w >= 1 would flip or zero every parameter
+    CHECK(vae_step_apply(a, &o) == VAE_ERR_ARG, "weight decay of 1 / lr or more refused");
+    o.weight_decay = 0, o.clip_grad = -1;
+    CHECK(vae_step_apply(a, &o) == VAE_ERR_ARG, "negative clip refused");
+    vae_mem_free(before);
+    vae_free(a);
+    vae_free(b);
+}
+
 int main(void) {
     vae_rng_seed(&rng, 1717);
     test_free_bits();
     test_tcvae();
+    test_clip_and_decay();
     TEST_MAIN_END();
 }
