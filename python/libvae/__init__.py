@@ -68,7 +68,9 @@ class TrainOpts(ctypes.Structure):
     """vae_train_opts (same growth rule as Config)."""
     _fields_ = [("lr", ctypes.c_float), ("beta1", ctypes.c_float), ("beta2", ctypes.c_float),
                 ("adam_eps", ctypes.c_float), ("kl_weight", ctypes.c_float), ("iwae_k", ctypes.c_int),
-                ("grad_rows", ctypes.c_int), ("eps", ctypes.c_void_p), ("reserved", ctypes.c_int32 * 22)]
+                ("grad_rows", ctypes.c_int), ("eps", ctypes.c_void_p), ("free_bits", ctypes.c_float),
+                ("tc_beta", ctypes.c_float), ("dataset_size", ctypes.c_int), ("clip_grad", ctypes.c_float),
+                ("weight_decay", ctypes.c_float), ("reserved", ctypes.c_int32 * 17)]
 
 
 class _Losses(ctypes.Structure):
@@ -399,7 +401,7 @@ class Model:
 
 def train_opts(**fields):
     """A TrainOpts from vae_train_opts_default with the given fields (lr, beta1, beta2, adam_eps, kl_weight,
-    iwae_k, grad_rows) changed. (eps, the caller's own noise, is a pointer: train_step draws its noise.)"""
+    iwae_k, grad_rows, free_bits, tc_beta, dataset_size, clip_grad, weight_decay) changed. (eps, the caller's own noise, is a pointer: train_step draws its noise.)"""
     o = TrainOpts()
     _lib.vae_train_opts_default(ctypes.byref(o))
     for k, v in fields.items():
