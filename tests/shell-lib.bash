@@ -63,3 +63,8 @@ o = h["counters"]["data_offsets"]
 print(*struct.unpack("<4q", b[8 + n + o[0]:8 + n + o[1]]))
 EOF
 }
+# use_tmp NAME: T, a fresh temporary folder named after the test, removed when the script exits
+use_tmp() {
+    T="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+    trap 'rm -rf "$T"' EXIT
+}

@@ -18,8 +18,7 @@ VAE="${VAE:-$ROOT/build/vae}"
 DATA="$ROOT/tests/fixtures/tiny-idx"
 source "$ROOT/tests/shell-lib.bash"
 need_vae
-T="$(mktemp -d "${TMPDIR:-/tmp}/test_latent.XXXXXX")"
-trap 'rm -rf "$T"' EXIT
+use_tmp test_latent
 
 train() { # train RUN FLAGS...
     local out="$1"

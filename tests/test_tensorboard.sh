@@ -15,8 +15,7 @@ VAE="${VAE:-$ROOT/build/vae}"
 DATA="$ROOT/tests/fixtures/tiny-idx"
 source "$ROOT/tests/shell-lib.bash"
 need_vae
-T="$(mktemp -d "${TMPDIR:-/tmp}/test_tensorboard.XXXXXX")"
-trap 'rm -rf "$T"' EXIT
+use_tmp test_tensorboard
 READ="python3 $ROOT/tests/tfevents_read.py"
 
 flags=(--data "$DATA" --out "$T/run" --hidden 8 --latent 3 --batch 1 --threads 1 --tensorboard "$T/tb"

@@ -13,8 +13,7 @@ VAE="${VAE:-$ROOT/build/vae}"
 DATA="$ROOT/tests/fixtures/tiny-idx"
 source "$ROOT/tests/shell-lib.bash"
 need_vae
-T="$(mktemp -d "${TMPDIR:-/tmp}/test_train_options.XXXXXX")"
-trap 'rm -rf "$T"' EXIT
+use_tmp test_train_options
 run() { "$VAE" train --data "$DATA" --hidden 8 --latent 2 --batch 2 --threads 1 "$@" >"$T/out" 2>"$T/err"; }
 meta() { # meta FILE KEY: a string of the safetensors file's __metadata__
     python3 -c 'import json,struct,sys; b=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",b[:8])[0]; print(json.loads(b[8:8+n])["__metadata__"][sys.argv[2]])' "$1" "$2"

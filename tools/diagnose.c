@@ -49,9 +49,20 @@ vae_status diag_compute(vae_model *m, const vae_dataset *ds, int n, int batch, i
     return st;
 }
 
+int diag_json_str(char *buf, size_t cap, const diag_result *r) {
+    size_t len = (size_t)snprintf(buf, cap, ", \"kl_dim\": [");
+    for (int d = 0; d < r->Z && len < cap; d++) len += (size_t)snprintf(buf + len, cap - len, d ? ", %.6f" : "%.6f", r->kl_dim[d]);
+    if (len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "], \"active_units\": %d, \"mi\": %.6f, \"tc\": %.6f, \"dwkl\": %.6f",
+                                r->active, r->parts.mi, r->parts.tc, r->parts.dwkl);
+    return (int)len;
+}
+
 void diag_json(FILE *f, const diag_result *r) {
-    fprintf(f, ", \"kl_dim\": [");
-    for (int d = 0; d < r->Z; d++) fprintf(f, d ? ", %.6f" : "%.6f", r->kl_dim[d]);
-    fprintf(f, "], \"active_units\": %d, \"mi\": %.6f, \"tc\": %.6f, \"dwkl\": %.6f", r->active, r->parts.mi, r->parts.tc,
-            r->parts.dwkl);
+    size_t cap = 128 + 16 * (size_t)r->Z;
+    char *buf = vae_malloc(cap);
+    if (!buf) return;
+    diag_json_str(buf, cap, r);
+    fputs(buf, f);
+    vae_mem_free(buf);
 }

@@ -38,5 +38,7 @@ void diag_free(diag_result *r);
 
 /** Append `, "kl_dim": [...], "active_units": A, "mi": ..., "tc": ..., "dwkl": ...` to a JSON object. */
 void diag_json(FILE *f, const diag_result *r);
+/** The same text into buf (cap bytes, 64 + 16 Z always suffice); @return its length. */
+int diag_json_str(char *buf, size_t cap, const diag_result *r);
 
 #endif /* VAE_DIAGNOSE_H */

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "fileio.h"
 #include "image.h"
 #include "pictures_lib.h"
 
@@ -112,18 +113,11 @@ vae_status metrics_csv_write(const char *jsonl, const char *csv) {
             st = vae_fail(VAE_ERR_FORMAT, "%s: line %d is not a JSON object", jsonl, k + 1);
         k++;
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", csv, (long)getpid());
-    FILE *f = st ? NULL : fopen(tmp, "w");
-    if (!st && !f) st = vae_fail(VAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    if (f) {
-        write_rows(f, cols, n_cols, lines, k);
-        int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-        bad |= fclose(f) != 0;
-        if (bad || rename(tmp, csv) != 0) {
-            st = vae_fail(VAE_ERR_IO, "%s: write failed: %s", csv, strerror(errno));
-            unlink(tmp);
-        }
+    vae__atomic af; // the one atomic writer (fileio.h): temporary file, fsync, rename, folder fsync
+    if (!st) st = vae__atomic_open(&af, csv);
+    if (!st) {
+        write_rows(af.f, cols, n_cols, lines, k);
+        st = vae__atomic_commit(&af);
     }
     for (int i = 0; lines && i < k; i++) cJSON_Delete(lines[i]);
     vae_mem_free(lines), vae_mem_free(cols), vae_mem_free(text);
@@ -139,7 +133,7 @@ int tracking_open(tracking *t, const char *dir, int every) {
     t->every = every;
     if (vae_tb_open(&t->tb, dir, wall_now())) {
         cli_error("train", "%s", vae_last_error());
-        return EXIT_FAIL;
+        return EXIT_USAGE;
     }
     t->on = 1;
     return EXIT_OK;

@@ -19,6 +19,9 @@
 #include "cli.h"
 #include "commands.h"
 #include "common.h"
+#include "diagnose.h"
+#include "early_stop.h"
+#include "tracking.h"
 #include "dist.h"
 #include "fileio.h"
 #include "image.h"
@@ -55,9 +58,10 @@ static void install_signals(void) {
 
 typedef struct {
     const char *data, *out, *arch, *hidden, *activation, *lr_schedule, *likelihood, *binarize, *channels, *noise;
+    const char *tensorboard;
     int ae, latent, epochs, batch, kl_warmup, conditional, val, seed, threads, save_every, resume, force, iwae_k;
-    int accumulate;
-    double lr, adam_eps, beta, dropout;
+    int accumulate, tb_every, patience;
+    double lr, adam_eps, beta, dropout, free_bits, tc_beta, clip_grad, weight_decay;
 } train_args;
 
 /* --iwae-k: the most rows (batch times samples) one training step may decode. */
@@ -68,6 +72,7 @@ typedef struct {
 #define STATE_FILE "train-state.safetensors"
 #define METRICS_FILE "metrics.jsonl"
 #define CURVE_FILE "loss.png"
+#define METRICS_CSV_FILE "metrics.csv"
 
 static void join(char *dst, size_t n, const char *dir, const char *file) { snprintf(dst, n, "%s/%s", dir, file); }
 
@@ -76,6 +81,8 @@ typedef struct {
     int epoch, epochs, tty, batch, last_quarter;
     double t0;
     int bench_first_step; /* VAE_BENCH_FIRST_STEP set: report the wall clock at the first step and stop */
+    tracking *trk;        /* --tensorboard: the step's objective every N steps */
+    const long *step;     /* the model's step count */
 } progress_state;
 
 static void progress(void *ud, int done, int total, double loss) {
@@ -86,6 +93,7 @@ static void progress(void *ud, int done, int total, double loss) {
         fprintf(stderr, "first_step_realtime %ld.%09ld\n", (long)ts.tv_sec, ts.tv_nsec);
         _exit(0);
     }
+    tracking_step(p->trk, *p->step, done, loss * done);
     double el = vae_now() - p->t0, rate = done * (double)p->batch / (el > 0 ? el : 1e-9);
     double eta = done > 0 ? el * (total - done) / done : 0;
     if (p->tty) {
@@ -160,6 +168,11 @@ static vae_status args_to_meta(const train_args *a, uint64_t test_bin_seed, vae_
     SET("train.seed", "%d", a->seed);
     SET("train.iwae_k", "%d", a->iwae_k);
     SET("train.accumulate", "%d", a->accumulate);
+    SET("train.free_bits", "%.9g", a->free_bits);
+    SET("train.tc_beta", "%.9g", a->tc_beta);
+    SET("train.clip_grad", "%.9g", a->clip_grad);
+    SET("train.weight_decay", "%.9g", a->weight_decay);
+    SET("train.patience", "%d", a->patience);
 #undef SET
     st = st ? st : vae_meta_set(meta, "train.noise", a->noise);
     st = st ? st : vae_meta_set(meta, "train.lr_schedule", a->lr_schedule ? a->lr_schedule : "");
@@ -181,7 +194,12 @@ static int args_from_meta(train_args *a, flag_spec *flags, const vae_meta *meta,
                  {"train.lr_schedule", "--lr-schedule", NULL, NULL, &a->lr_schedule},
                  {"train.iwae_k", "--iwae-k", &a->iwae_k, NULL, NULL, "0"},
                  {"train.accumulate", "--accumulate", &a->accumulate, NULL, NULL, "1"},
-                 {"train.noise", "--noise", NULL, NULL, &a->noise, "stream"}};
+                 {"train.noise", "--noise", NULL, NULL, &a->noise, "stream"},
+                 {"train.free_bits", "--free-bits", NULL, &a->free_bits, NULL, "0"},
+                 {"train.tc_beta", "--tc-beta", NULL, &a->tc_beta, NULL, "0"},
+                 {"train.clip_grad", "--clip-grad", NULL, &a->clip_grad, NULL, "0"},
+                 {"train.weight_decay", "--weight-decay", NULL, &a->weight_decay, NULL, "0"},
+                 {"train.patience", "--patience", &a->patience, NULL, NULL, "0"}};
     for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
         const char *v = vae_meta_get(meta, items[k].key);
         if (!v) v = items[k].fallback;
@@ -253,7 +271,7 @@ typedef struct {
     vae_lr_schedule sched;
     vae_config cfg;
     // the run folder
-    char model_path[4096], state_path[4096], metrics_path[4096], curve_path[4096];
+    char model_path[4096], state_path[4096], metrics_path[4096], curve_path[4096], csv_path[4096];
     int created;           /* the folder was made by this run: removed again when the run fails before work */
     int lock_fd;           /* the run folder's lock (runlock.h), held until the end */
     // data, model, trainer
@@ -270,6 +288,9 @@ typedef struct {
     curve cv;
     char *metrics;         /* metrics.jsonl's text: rewritten whole (atomically) after every epoch */
     size_t metrics_len, metrics_cap;
+    tracking trk;          /* metrics.csv, and --tensorboard's event file (rank 0) */
+    early_stop es;         /* --val: best.safetensors; --patience */
+    int stop_early;        /* the patience ran out: the loop ends after this epoch */
 } train_run;
 
 static int metrics_append(train_run *r, const char *line) {
@@ -350,13 +371,25 @@ static int train_parse(train_run *r, int argc, char **argv) {
          0, 0.99},
         {"--iwae-k", FLAG_INT, &a->iwae_k, "0",
          "train on the importance-weighted bound with N samples per image (Burda et al. 2015; 0: the ELBO)", 0, 1 << 20},
+        {"--free-bits", FLAG_DOUBLE, &a->free_bits, "0",
+         "KL floor per latent dimension in nats (free bits, Kingma et al. 2016; 0: off)", 0, 1e6},
+        {"--tc-beta", FLAG_DOUBLE, &a->tc_beta, "0",
+         "beta-TC-VAE: weight of the total correlation (Chen et al. 2018; minibatch-weighted sampling; 0: off)", 0, 1e6},
         {"--val", FLAG_INT, &a->val, "0", "hold out the last N training images and report val_loss", 0, 1 << 30},
+        {"--patience", FLAG_INT, &a->patience, "0",
+         "with --val: stop after P epochs without a better val_loss (0: never); best.safetensors keeps the best", 0,
+         1000000},
+        {"--clip-grad", FLAG_DOUBLE, &a->clip_grad, "0", "clip the gradient to this global norm (0: off)", 0, 1e30},
+        {"--weight-decay", FLAG_DOUBLE, &a->weight_decay, "0", "decoupled weight decay (AdamW; 0: plain Adam)", 0, 1e6},
         {"--seed", FLAG_INT, &a->seed, "1", "random seed (initialisation, order, noise)", 0, 2147483647},
         {"--threads", FLAG_INT, &a->threads, "0", "threads (0: one per core)", 0, 1024},
         VAE_TOOL_ENGINE_FLAG(r->engine),
         {"--save-every", FLAG_INT, &a->save_every, "1", "write the training state every E epochs", 1, 1000000},
         {"--resume", FLAG_BOOL, &a->resume, "", "continue the run in --out from its training state"},
         {"--force", FLAG_BOOL, &a->force, "", "start over in a run folder that is not empty"},
+        {"--tensorboard", FLAG_STRING, &a->tensorboard, "", "also write TensorBoard event files into this folder"},
+        {"--tensorboard-every", FLAG_INT, &a->tb_every, "100", "--tensorboard: log the training objective every N steps",
+         1, 1 << 30},
         {"--noise", FLAG_CHOICE, &a->noise, vae__dist_size() > 1 || strcmp(vae__dist_kind(), "mpi") == 0 ? "keyed" : "stream",
          "stream: binarization and eps drawn in sequence (one process); keyed: per image from (seed, step, row), the "
          "same for any number of ranks (docs/scale.md)", .choices = "stream|keyed"},
@@ -435,6 +468,7 @@ static int run_folder_open(train_run *r) {
     join(r->state_path, sizeof r->state_path, a->out, STATE_FILE);
     join(r->metrics_path, sizeof r->metrics_path, a->out, METRICS_FILE);
     join(r->curve_path, sizeof r->curve_path, a->out, CURVE_FILE);
+    join(r->csv_path, sizeof r->csv_path, a->out, METRICS_CSV_FILE);
     if (strlen(a->out) + 32 >= sizeof r->model_path) {
         cli_error("train", "--out: the path is too long (%zu bytes)", strlen(a->out));
         return EXIT_USAGE;
@@ -584,6 +618,20 @@ static int train_sizes(train_run *r) {
         return EXIT_USAGE;
     }
     r->model_batch = iwae_rows > r->eval_batch ? (int)iwae_rows : r->eval_batch;
+    if ((a->free_bits > 0 || a->tc_beta > 0) && (cfg->ae || a->iwae_k > 0 || (a->free_bits > 0 && a->tc_beta > 0))) {
+        cli_error("train", "%s: %s", a->tc_beta > 0 ? "--tc-beta" : "--free-bits", cfg->ae ? "--ae trains without a KL"
+                  : a->iwae_k > 0 ? "--iwae-k trains another bound" : "--free-bits and --tc-beta change the KL term apart");
+        return EXIT_USAGE;
+    }
+    if (a->patience > 0 && a->val == 0) {
+        cli_error("train", "--patience %d watches the validation loss: give --val N too", a->patience);
+        return EXIT_USAGE;
+    }
+    if (a->weight_decay * a->lr >= 1.0) {
+        cli_error("train", "--weight-decay %g with --lr %g: each step would scale the parameters by 1 - lr w <= 0",
+                  a->weight_decay, a->lr);
+        return EXIT_USAGE;
+    }
     // a batch larger than memory could hold: the activations grow with it
     double per_image = 4.0 * (2.0 * (cfg->height * (double)cfg->width * cfg->channels) * 3 + 16.0 * 4096);
     double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE), gib = 1073741824.0;
@@ -642,12 +690,22 @@ static int train_build(train_run *r) {
         cli_error("train", "%s", vae_last_error());
         return EXIT_USAGE;
     }
+    early_stop_init(&r->es, a->patience, a->out);
     if (r->rank > 0) return EXIT_OK;
     if (a->force && !a->resume) { // start over: the old run's files go only now that everything is checked
-        const char *files[] = {r->model_path, r->state_path, r->metrics_path, r->curve_path};
-        for (int i = 0; i < 4; i++) unlink(files[i]);
+        const char *files[] = {r->model_path, r->state_path, r->metrics_path, r->curve_path, r->csv_path, r->es.path};
+        for (int i = 0; i < 6; i++) unlink(files[i]);
     }
-    return a->resume ? metrics_load(r, r->tr.epoch) : EXIT_OK;
+    rc = a->resume ? metrics_load(r, r->tr.epoch) : EXIT_OK;
+    if (!rc && a->resume) {
+        early_stop_resume(&r->es, r->metrics_path, r->tr.epoch);
+        if (access(r->metrics_path, F_OK) == 0 && metrics_csv_write(r->metrics_path, r->csv_path)) {
+            cli_error("train", "%s", vae_last_error());
+            rc = EXIT_FAIL;
+        }
+    }
+    if (!rc) rc = tracking_open(&r->trk, a->tensorboard, a->tb_every); // exit 2: a --tensorboard it cannot use
+    return rc;
 }
 
 /* ---- step 6: the loop, one epoch at a time */
@@ -658,6 +716,12 @@ static void print_header(const train_run *r) {
     if (r->a.iwae_k > 0)
         printf("objective: importance-weighted bound, k = %d samples per image (train_loss: -log of the mean of the k "
                "importance weights)\n", r->a.iwae_k);
+    if (r->a.tc_beta > 0)
+        printf("objective: beta-TC-VAE, total correlation weight %g (minibatch-weighted sampling over each batch, "
+               "N = %d)\n", r->a.tc_beta, r->n_train);
+    if (r->a.free_bits > 0)
+        printf("objective: ELBO with free bits, KL term sum_d max(%g, the batch's mean KL of dimension d)\n",
+               r->a.free_bits);
     char hid[96] = "none";
     for (int i = 0, len = 0; i < cfg->n_hidden; i++)
         len += snprintf(hid + len, sizeof hid - (size_t)len, i ? ",%d" : "%d", cfg->hidden[i]);
@@ -726,6 +790,7 @@ static int epoch_report(train_run *r, int epoch, double t0, double train_loss, c
     const train_args *a = &r->a;
     double train_seconds = r->tr.train_seconds;
     vae_status st = vae_checkpoint_save(r->m, r->model_path, &r->meta);
+    if (!st && a->val > 0) st = early_stop_update(&r->es, epoch, va->loss, r->m, &r->meta, &r->stop_early);
     if (st) {
         cli_error("train", "%s", vae_last_error());
         return EXIT_FAIL;
@@ -735,20 +800,36 @@ static int epoch_report(train_run *r, int epoch, double t0, double train_loss, c
         cli_error("train", "%s: %s", r->curve_path, vae_last_error());
         return EXIT_FAIL;
     }
+    diag_result dg = {0}; // latent diagnostics of the test set (VAEs only)
+    if (!r->cfg.ae && diag_compute(r->m, &r->test, r->test.n, r->eval_batch, strcmp(a->binarize, "dynamic") == 0,
+                                   r->test_bin_seed, r->eval_x, r->eval_labels, &dg)) {
+        cli_error("train", "%s", vae_last_error());
+        return EXIT_FAIL;
+    }
     double seconds = vae_now() - t0;
-    char line[1024], n[6][32];
-    int len = snprintf(line, sizeof line, "{\"epoch\": %d, \"train_loss\": %s, \"test_loss\": %s, \"test_recon\": %s, "
+    size_t cap = 1024 + 16 * (size_t)r->cfg.n_latent;
+    char *line = vae_malloc(cap), n[6][32];
+    if (!line) {
+        diag_free(&dg);
+        cli_error("train", "out of memory");
+        return EXIT_FAIL;
+    }
+    int len = snprintf(line, cap, "{\"epoch\": %d, \"train_loss\": %s, \"test_loss\": %s, \"test_recon\": %s, "
                        "\"test_kl\": %s", epoch, cli_json_number(n[0], "%.6f", train_loss),
                        cli_json_number(n[1], "%.6f", te->loss), cli_json_number(n[2], "%.6f", te->recon),
                        cli_json_number(n[3], "%.6f", te->kl));
-    if (a->val > 0) len += snprintf(line + len, sizeof line - (size_t)len, ", \"val_loss\": %s",
+    if (a->val > 0) len += snprintf(line + len, cap - (size_t)len, ", \"val_loss\": %s",
                                     cli_json_number(n[4], "%.6f", va->loss));
-    len += snprintf(line + len, sizeof line - (size_t)len, ", \"seconds\": %.3f, \"train_seconds\": %.3f, "
+    if (!r->cfg.ae) len += diag_json_str(line + len, cap - (size_t)len, &dg);
+    diag_free(&dg);
+    len += snprintf(line + len, cap - (size_t)len, ", \"seconds\": %.3f, \"train_seconds\": %.3f, "
                     "\"images_per_s\": %s, \"ranks\": %d", seconds, train_seconds,
                     cli_json_number(n[5], "%.1f", r->n_train / train_seconds), r->size);
-    if (r->size > 1) len += snprintf(line + len, sizeof line - (size_t)len, ", \"comm_seconds\": %.3f", comm_seconds);
-    snprintf(line + len, sizeof line - (size_t)len, "}\n");
-    if (metrics_append(r, line)) {
+    if (r->size > 1) len += snprintf(line + len, cap - (size_t)len, ", \"comm_seconds\": %.3f", comm_seconds);
+    snprintf(line + len, cap - (size_t)len, "}\n");
+    int bad = metrics_append(r, line);
+    vae_mem_free(line);
+    if (bad) {
         cli_error("train", "out of memory");
         return EXIT_FAIL;
     }
@@ -756,10 +837,11 @@ static int epoch_report(train_run *r, int epoch, double t0, double train_loss, c
         cli_error("train", "%s", vae_last_error());
         return EXIT_FAIL;
     }
+    if (tracking_epoch(&r->trk, r->metrics_path, r->csv_path, epoch, r->m, &r->test)) return EXIT_FAIL;
     // The training state comes after the epoch's metrics line: a run killed before the state is written
     // resumes from the previous state and redoes the epoch (--resume drops metrics lines past the state's
     // epoch), so metrics.jsonl never misses an epoch. (`seconds` thus leaves out this one write.)
-    if (epoch % a->save_every == 0 || epoch == a->epochs || stop_signal) {
+    if (epoch % a->save_every == 0 || epoch == a->epochs || stop_signal || r->stop_early) {
         st = vae_train_state_save(&r->tr, r->state_path, &r->meta);
         if (st) {
             cli_error("train", "%s", vae_last_error());
@@ -784,16 +866,26 @@ static int train_loop(train_run *r) {
     print_header(r);
     if (tr->epoch >= a->epochs && r->rank == 0)
         fprintf(stderr, "vae train: the run already has %d epochs (--epochs %d)\n", tr->epoch, a->epochs);
-    while (tr->epoch < a->epochs) {
+    r->stop_early = vae__dist_any(early_stop_exhausted(&r->es, tr->epoch)); // es is rank 0's
+    if (r->stop_early && tr->epoch < a->epochs && r->rank == 0)
+        fprintf(stderr, "vae train: the run already stopped early: no better val_loss in the %d epochs after epoch %d "
+                "(--patience %d)\n", tr->epoch - r->es.best_epoch, r->es.best_epoch, a->patience);
+    while (tr->epoch < a->epochs && !r->stop_early) {
         int epoch = tr->epoch + 1;
         vae_train_opts opts;
         vae_train_opts_default(&opts);
         opts.lr = (float)vae_lr_at(&r->sched, epoch, a->lr);
         opts.adam_eps = (float)a->adam_eps;
         opts.iwae_k = a->iwae_k;
+        opts.free_bits = (float)a->free_bits;
+        opts.tc_beta = (float)a->tc_beta;
+        opts.dataset_size = r->n_train;
+        opts.clip_grad = (float)a->clip_grad;
+        opts.weight_decay = (float)a->weight_decay;
         double t0 = vae_now() - (tr->next_batch > 0 ? tr->train_seconds : 0); // a resumed epoch keeps its earlier time
         progress_state ps = {epoch, a->epochs, isatty(2), a->batch, 4 * tr->next_batch / vae_trainer_batches(tr), vae_now(),
-                             getenv("VAE_BENCH_FIRST_STEP") != NULL};
+                             getenv("VAE_BENCH_FIRST_STEP") != NULL, &r->trk, &r->m->step};
+        r->trk.sum_before = tr->next_batch > 0 ? tr->loss_sum : 0.0;
         vae_status st = vae_trainer_run_epoch(tr, &opts, r->rank == 0 ? progress : NULL, &ps, &stop_signal);
         if (st == VAE_ERR_NAN) { // every rank sees it at the same step; rank 0 speaks for all
             if (r->rank == 0) report_divergence(r, opts.lr);
@@ -833,11 +925,16 @@ static int train_loop(train_run *r) {
                         a->epochs);
             return 128 + stop_sig();
         }
+        r->stop_early = vae__dist_any(r->stop_early); // rank 0 decides; every rank stops after the same epoch
+        if (r->stop_early && r->rank == 0)
+            fprintf(stderr, "vae train: early stop after epoch %d: no better val_loss in %d epochs (--patience); the "
+                    "best, %.3f at epoch %d, is in %s\n", epoch, a->patience, r->es.best, r->es.best_epoch, r->es.path);
     }
     return EXIT_OK;
 }
 
 static void train_run_free(train_run *r, int before_work_failed) {
+    tracking_close(&r->trk);
     curve_free(&r->cv);
     vae_mem_free(r->metrics);
     vae_mem_free(r->eval_x);
@@ -925,11 +1022,12 @@ static int eval_write_per_image(const char *path, const vae_dataset *ds, int n, 
 
 /* The figures as one strict JSON object on stdout: a figure that is not finite is null, and the reason goes
  * to stderr (EXIT_FAIL). */
-static int eval_print(const vae_eval_result *r, int iwae_k, const vae_dataset *ds) {
+static int eval_print(const vae_eval_result *r, int iwae_k, const vae_dataset *ds, const diag_result *dg) {
     char num[4][32];
     printf("{\"n\": %d, \"loss\": %s, \"recon\": %s, \"kl\": %s", r->n, cli_json_number(num[0], "%.6f", r->loss),
            cli_json_number(num[1], "%.6f", r->recon), cli_json_number(num[2], "%.6f", r->kl));
     if (iwae_k > 0) printf(", \"iwae_k\": %d, \"nll\": %s", iwae_k, cli_json_number(num[3], "%.6f", r->nll));
+    if (dg) diag_json(stdout, dg); // the latent diagnostics (VAEs)
     printf("}\n");
     if (isfinite(r->loss) && isfinite(r->recon) && isfinite(r->kl) && (iwae_k == 0 || isfinite(r->nll))) return EXIT_OK;
     double mx = data_max_abs(ds);
@@ -1007,7 +1105,14 @@ static int cmd_eval(int argc, char **argv) {
         goto done;
     }
     if (per_image && eval_write_per_image(per_image, &ds, n, loss, recon, kl, iwae_k > 0 ? nll : NULL)) goto done;
-    if (eval_print(&r, iwae_k, &ds)) goto done;
+    diag_result dg = {0}; // latent diagnostics (VAEs only)
+    if (!vae_get_config(m)->ae && diag_compute(m, &ds, n, batch, binarize, seed, x, labels, &dg)) {
+        cli_error("eval", "%s", vae_last_error());
+        goto done;
+    }
+    int bad = eval_print(&r, iwae_k, &ds, vae_get_config(m)->ae ? NULL : &dg);
+    diag_free(&dg);
+    if (bad) goto done;
     rc = EXIT_OK;
 done:
     vae_mem_free(x), vae_mem_free(labels), vae_mem_free(loss), vae_mem_free(recon), vae_mem_free(kl);
