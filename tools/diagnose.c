@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "cli.h"
 #include "common.h"
 
 vae_status diag_encode(vae_model *m, const vae_dataset *ds, int n, int batch, int binarize, uint64_t bin_seed,
@@ -50,11 +51,14 @@ vae_status diag_compute(vae_model *m, const vae_dataset *ds, int n, int batch, i
 }
 
 int diag_json_str(char *buf, size_t cap, const diag_result *r) {
+    char n[4][32]; // strict JSON: a figure that is not finite is null (cli_json_number)
     size_t len = (size_t)snprintf(buf, cap, ", \"kl_dim\": [");
-    for (int d = 0; d < r->Z && len < cap; d++) len += (size_t)snprintf(buf + len, cap - len, d ? ", %.6f" : "%.6f", r->kl_dim[d]);
+    for (int d = 0; d < r->Z && len < cap; d++)
+        len += (size_t)snprintf(buf + len, cap - len, d ? ", %s" : "%s", cli_json_number(n[0], "%.6f", r->kl_dim[d]));
     if (len < cap)
-        len += (size_t)snprintf(buf + len, cap - len, "], \"active_units\": %d, \"mi\": %.6f, \"tc\": %.6f, \"dwkl\": %.6f",
-                                r->active, r->parts.mi, r->parts.tc, r->parts.dwkl);
+        len += (size_t)snprintf(buf + len, cap - len, "], \"active_units\": %d, \"mi\": %s, \"tc\": %s, \"dwkl\": %s",
+                                r->active, cli_json_number(n[1], "%.6f", r->parts.mi),
+                                cli_json_number(n[2], "%.6f", r->parts.tc), cli_json_number(n[3], "%.6f", r->parts.dwkl));
     return (int)len;
 }
 
