@@ -237,7 +237,7 @@ static int serve_load(server *srv, const char *model, const char *compare, const
     return EXIT_OK;
 }
 
-int cmd_serve(int argc, char **argv) {
+int vae__cmd_serve(int argc, char **argv) {
     const char *model, *compare, *data, *host;
     int port, n_points, timeout;
     server srv;
