@@ -22,6 +22,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VAE="${VAE:-$root/build/vae}"
 kills_wanted="${1:-200}"
+ROOT="$root"
 . "$root/tests/shell-lib.bash"
 need_vae
 need_mnist
