@@ -69,7 +69,6 @@ void vae__dist_comm_report(double comm_seconds, double train_seconds, int batch,
     if (warned || share <= 0.5) return;
     warned = 1;
     fprintf(stderr, "vae train: warning: communication took %.0f%% of the training time (%.2f of %.2f s): the ranks "
-            "wait more than they compute. Use a larger per-rank batch (now %d images: raise --batch), --accumulate K "
-            "with a K times larger --batch (the same memory, 1/K of the sums per image), or fewer ranks per host "
-            "(docs/scale.md)\n", 100 * share, comm_seconds, train_seconds, batch / ranks);
+            "wait more than they compute. Use a larger per-rank batch (now %d images: raise --batch; --accumulate K "
+            "keeps each pass at the size of a K times smaller batch), or fewer ranks per host (docs/scale.md)\n", 100 * share, comm_seconds, train_seconds, batch / ranks);
 }
