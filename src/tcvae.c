@@ -30,9 +30,9 @@
 #include "ops.h"
 
 /* The objective's scratch, allocated once (at its first step) for max_batch rows and kept by the model:
- * mu, iv, c, a and dz (B, Z) each, s (B), and 4 Z for the row's marginals and its scratch. */
+ * mu, iv, c, a and dz (B, Z) each, s (B), and 4 Z (+ 1 to align its doubles) for the row's marginals and scratch. */
 static float *tc_scratch(vae_model *m) {
-    size_t need = 5 * (size_t)m->max_batch * m->Z + (size_t)m->max_batch + 4 * (size_t)m->Z;
+    size_t need = 5 * (size_t)m->max_batch * m->Z + (size_t)m->max_batch + 4 * (size_t)m->Z + 1; // + 1: alignment
     if (m->obj_scratch_cap < need) {
         vae_mem_free(m->obj_scratch);
         m->obj_scratch = vae_malloc(need * sizeof(float));
@@ -47,7 +47,8 @@ static double tc_forward_backward(vae_model *m, int n, long long N, float coef, 
     int Z = m->Z;
     size_t nz = (size_t)n * Z;
     float *mu = scratch, *iv = mu + nz, *c = iv + nz, *a = c + nz, *dz = a + nz, *s = dz + nz, *row = s + n;
-    double *lqd = (double *)(row + 2 * Z); // Z doubles (2 Z floats)
+    size_t off = (size_t)(row + 2 * Z - scratch);
+    double *lqd = (double *)(scratch + off + (off & 1)); // Z doubles (2 Z floats), at an 8-byte boundary
     for (int j = 0; j < n; j++) {
         memcpy(mu + (size_t)j * Z, m->head + (size_t)j * 2 * Z, (size_t)Z * sizeof(float));
         memcpy(a + (size_t)j * Z, m->head + (size_t)j * 2 * Z + Z, (size_t)Z * sizeof(float)); // logvar, for now
