@@ -42,7 +42,7 @@ static void sgemm(char ta, char tb, int M, int N, int K, const float *A, int lda
  * the column buffer holds): forward, weight gradient, input gradient (skipped for the first layer). */
 static void conv_products(vae_model *m, const vae_layer *c, int B, int first) {
     const conv_dims *d = &c->d;
-    size_t per = conv_col_size(d), cap = m->col_cap / per;
+    size_t per = vae__conv_col_size(d), cap = m->col_cap / per;
     int step = cap < 1 ? 1 : cap < (size_t)B ? (int)cap : B;
     const float *w = m->params + m->tensors[c->weight].offset;
     float *dw = m->grads + m->tensors[c->weight].offset;

@@ -151,7 +151,7 @@ vae_status vae_config_from_meta(vae_config *c, const vae_meta *meta, const char 
 
 /* ---------------------------------------------------------------- writing */
 
-/* Metadata list for st_write: format keys, configuration, extra pairs; NULL-terminated. */
+/* Metadata list for vae__st_write: format keys, configuration, extra pairs; NULL-terminated. */
 vae_status vae__checkpoint_meta_kv(const vae_config *cfg, const char *format, const vae_meta *extra, vae_meta *all,
                              const char **kv) {
     memset(all, 0, sizeof *all);
@@ -178,7 +178,7 @@ vae_status vae_checkpoint_save(const vae_model *m, const char *path, const vae_m
     const char **kv = vae_malloc((2 * VAE_META_MAX + 1) * sizeof *kv);
     vae_status st = all && kv ? VAE_OK : vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
     st = st ? st : vae__checkpoint_meta_kv(&m->cfg, FORMAT_MODEL, extra, all, kv);
-    st = st ? st : st_write(path, entries, m->n_tensors, kv);
+    st = st ? st : vae__st_write(path, entries, m->n_tensors, kv);
     vae_mem_free(all);
     vae_mem_free(kv);
     return st;
@@ -186,7 +186,7 @@ vae_status vae_checkpoint_save(const vae_model *m, const char *path, const vae_m
 
 vae_status vae_save(const vae_model *m, const char *path) {
     if (!m || !path) return vae_fail(VAE_ERR_ARG, "vae_save: %s is NULL", !m ? "model" : "path");
-    if (!all_finite(m->params, m->n_params))
+    if (!vae__all_finite(m->params, m->n_params))
         return vae_fail(VAE_ERR_ARG, "vae_save: %s: the parameters of %s are not all finite; not written", path,
                         vae_nonfinite_tensor(m, m->params));
     return vae_checkpoint_save(m, path, NULL);
@@ -218,7 +218,7 @@ static vae_status check_format(const vae_meta *meta, const char *want, const cha
 vae_status vae__checkpoint_tensor(const st_file *f, const char *path, const char *name, st_dtype dtype, int ndim,
                              const int64_t *shape, const st_tensor **out) {
     static const char *dtype_names[] = {"F32", "F64", "I32", "I64", "U8", "U32", "U64"};
-    const st_tensor *t = st_find(f, name);
+    const st_tensor *t = vae__st_find(f, name);
     if (!t) return vae_fail(VAE_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
     if (t->dtype != dtype)
         return vae_fail(VAE_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected %s", path, name, dtype_names[t->dtype],
@@ -246,7 +246,7 @@ vae_status vae__checkpoint_tensor(const st_file *f, const char *path, const char
  * (vae_config_n_params counts the parameters without allocating them). */
 vae_status vae__checkpoint_open(st_file *f, vae_meta *meta, vae_model **m, const char *path, const char *format,
                                   int copies, int max_batch) {
-    vae_status st = st_read(f, path);
+    vae_status st = vae__st_read(f, path);
     if (st) return st;
     vae_config cfg;
     st = read_meta(f, meta, path);
@@ -264,7 +264,7 @@ vae_status vae__checkpoint_open(st_file *f, vae_meta *meta, vae_model **m, const
             vae_fail(st, "%s: %s", path, vae_last_error());
         }
     }
-    if (st) st_free(f);
+    if (st) vae__st_free(f);
     return st;
 }
 
@@ -295,9 +295,9 @@ vae_status vae_checkpoint_load(vae_model **out, const char *path, int max_batch,
                 break;
             }
     }
-    if (!st && !all_finite(m->params, m->n_params))
+    if (!st && !vae__all_finite(m->params, m->n_params))
         st = vae_fail(VAE_ERR_FORMAT, "%s: parameters hold NaN or infinite values", path);
-    st_free(&f);
+    vae__st_free(&f);
     if (st) {
         vae_free(m);
         vae_mem_free(meta);

@@ -40,7 +40,7 @@ vae_status vae_config_from_meta(vae_config *cfg, const vae_meta *meta, const cha
 
 /* ---- for the training-state file (train_state.c) */
 
-/** Metadata list for st_write into all / kv (2 * VAE_META_MAX + 1 pointers): format keys, configuration,
+/** Metadata list for vae__st_write into all / kv (2 * VAE_META_MAX + 1 pointers): format keys, configuration,
  * extra pairs; NULL-terminated. */
 vae_status vae__checkpoint_meta_kv(const vae_config *cfg, const char *format, const vae_meta *extra, vae_meta *all,
                                    const char **kv);

@@ -30,7 +30,7 @@ static int sizes_ok(int H, int W, int C, int OC, int K, int S, int P) {
            OC <= CONV_MAX_SIZE && K >= 1 && K <= CONV_MAX_KERNEL && S >= 1 && S <= CONV_MAX_KERNEL && P >= 0 && P < K;
 }
 
-int conv2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P) {
+int vae__conv2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P) {
     memset(d, 0, sizeof *d);
     if (!sizes_ok(H, W, C, OC, K, S, P) || H + 2 * P < K || W + 2 * P < K) return -1;
     *d = (conv_dims){.H = H, .W = W, .C = C, .OH = (H + 2 * P - K) / S + 1, .OW = (W + 2 * P - K) / S + 1, .OC = OC,
@@ -38,7 +38,7 @@ int conv2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P) 
     return 0;
 }
 
-int conv_transpose2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P) {
+int vae__conv_transpose2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P) {
     memset(d, 0, sizeof *d);
     if (!sizes_ok(H, W, C, OC, K, S, P)) return -1;
     long OH = (long)(H - 1) * S - 2L * P + K, OW = (long)(W - 1) * S - 2L * P + K;
@@ -48,14 +48,14 @@ int conv_transpose2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int 
     return 0;
 }
 
-size_t conv_col_size(const conv_dims *d) {
+size_t vae__conv_col_size(const conv_dims *d) {
     size_t KK = (size_t)d->K * d->K;
     return d->transposed ? (size_t)d->H * d->W * d->OC * KK : (size_t)d->OH * d->OW * d->C * KK;
 }
 
 /* ---------------------------------------------------------------- im2col / col2im */
 
-void conv_im2col(float *col, const float *img, int Hi, int Wi, int C, int Hg, int Wg, int K, int S, int P) {
+void vae__conv_im2col(float *col, const float *img, int Hi, int Wi, int C, int Hg, int Wg, int K, int S, int P) {
     const int KK = K * K, row_len = C * KK;
     for (int gh = 0; gh < Hg; gh++)
         for (int gw = 0; gw < Wg; gw++) {
@@ -87,7 +87,7 @@ void conv_im2col(float *col, const float *img, int Hi, int Wi, int C, int Hg, in
         }
 }
 
-void conv_col2im(float *img, const float *col, int Hi, int Wi, int C, int Hg, int Wg, int K, int S, int P) {
+void vae__conv_col2im(float *img, const float *col, int Hi, int Wi, int C, int Hg, int Wg, int K, int S, int P) {
     const int KK = K * K, row_len = C * KK;
     for (int gh = 0; gh < Hg; gh++)
         for (int gw = 0; gw < Wg; gw++) {
@@ -119,7 +119,7 @@ void conv_col2im(float *img, const float *col, int Hi, int Wi, int C, int Hg, in
 
 /* Images per chunk: as many as col_cap holds, at most B. */
 static int chunk_images(const conv_dims *d, int B, size_t col_cap) {
-    size_t per = conv_col_size(d), nb = col_cap / per;
+    size_t per = vae__conv_col_size(d), nb = col_cap / per;
     if (nb < 1) nb = 1; // the caller guarantees col_cap >= per; never loop forever if it did not
     return nb < (size_t)B ? (int)nb : B;
 }
@@ -212,7 +212,7 @@ typedef struct {
 } col_plan;
 
 static col_plan plan_columns(const conv_dims *d, int B, float *col, size_t col_cap) {
-    size_t per = conv_col_size(d), wsize = (size_t)d->OC * d->C * d->K * d->K;
+    size_t per = vae__conv_col_size(d), wsize = (size_t)d->OC * d->C * d->K * d->K;
     col_plan p = {0, NULL, NULL, chunk_images(d, B, col_cap)};
     if (vae__engine_current() == VAE__ENGINE_OPENBLAS || col_cap < 2 * wsize + per) return p;
     p.taps = 1, p.wt = col + col_cap - 2 * wsize, p.dwt = p.wt + wsize;
@@ -248,10 +248,10 @@ static void bias_grad(float *dbias, const float *rows, size_t R, int N) {
 
 /* ---------------------------------------------------------------- conv2d */
 
-void conv2d_forward(float *out, float *col, const float *inp, const float *weight, const float *bias, int B,
+void vae__conv2d_forward(float *out, float *col, const float *inp, const float *weight, const float *bias, int B,
                     const conv_dims *d, size_t col_cap) {
     const int CKK = d->C * d->K * d->K, G = d->OH * d->OW;
-    const size_t in_img = (size_t)d->H * d->W * d->C, per = conv_col_size(d);
+    const size_t in_img = (size_t)d->H * d->W * d->C, per = vae__conv_col_size(d);
     const col_plan p = plan_columns(d, B, col, col_cap);
     if (p.taps) permute_weight(p.wt, weight, d->OC, d->C, d->K * d->K);
     const float *w = p.taps ? p.wt : weight;
@@ -259,7 +259,7 @@ void conv2d_forward(float *out, float *col, const float *inp, const float *weigh
         int nb = B - b0 < p.step ? B - b0 : p.step, M = nb * G;
         #pragma omp parallel for schedule(static) if (nb > 1 && (size_t)nb * per > 32768)
         for (int i = 0; i < nb; i++)
-            (p.taps ? im2col_taps : conv_im2col)(col + (size_t)i * per, inp + (size_t)(b0 + i) * in_img, d->H, d->W,
+            (p.taps ? im2col_taps : vae__conv_im2col)(col + (size_t)i * per, inp + (size_t)(b0 + i) * in_img, d->H, d->W,
                                                  d->C, d->OH, d->OW, d->K, d->S, d->P);
         // out (M, OC) = bias rows, then += col (M, CKK) @ weight (OC, CKK)^T
         float *o = out + (size_t)b0 * G * d->OC;
@@ -268,10 +268,10 @@ void conv2d_forward(float *out, float *col, const float *inp, const float *weigh
     }
 }
 
-void conv2d_backward(float *dinp, float *dweight, float *dbias, float *col, const float *dout, const float *inp,
+void vae__conv2d_backward(float *dinp, float *dweight, float *dbias, float *col, const float *dout, const float *inp,
                      const float *weight, int B, const conv_dims *d, size_t col_cap) {
     const int CKK = d->C * d->K * d->K, G = d->OH * d->OW;
-    const size_t in_img = (size_t)d->H * d->W * d->C, per = conv_col_size(d);
+    const size_t in_img = (size_t)d->H * d->W * d->C, per = vae__conv_col_size(d);
     const col_plan p = plan_columns(d, B, col, col_cap);
     if (p.taps && dinp) permute_weight(p.wt, weight, d->OC, d->C, d->K * d->K);
     const float *w = p.taps ? p.wt : weight;
@@ -281,7 +281,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, float *col, cons
         const float *g = dout + (size_t)b0 * G * d->OC; // (M, OC)
         #pragma omp parallel for schedule(static) if (nb > 1 && (size_t)nb * per > 32768)
         for (int i = 0; i < nb; i++)
-            (p.taps ? im2col_taps : conv_im2col)(col + (size_t)i * per, inp + (size_t)(b0 + i) * in_img, d->H, d->W,
+            (p.taps ? im2col_taps : vae__conv_im2col)(col + (size_t)i * per, inp + (size_t)(b0 + i) * in_img, d->H, d->W,
                                                  d->C, d->OH, d->OW, d->K, d->S, d->P);
         // dweight (OC, CKK) += dout^T (OC, M) @ col (M, CKK)
         vae__sgemm('T', 'N', d->OC, CKK, M, 1.0f, g, d->OC, col, CKK, p.taps && b0 == 0 ? 0.0f : 1.0f, dw, CKK);
@@ -293,7 +293,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, float *col, cons
         memset(di, 0, (size_t)nb * in_img * sizeof(float));
         #pragma omp parallel for schedule(static) if (nb > 1 && (size_t)nb * per > 32768)
         for (int i = 0; i < nb; i++)
-            (p.taps ? col2im_taps : conv_col2im)(di + (size_t)i * in_img, col + (size_t)i * per, d->H, d->W, d->C,
+            (p.taps ? col2im_taps : vae__conv_col2im)(di + (size_t)i * in_img, col + (size_t)i * per, d->H, d->W, d->C,
                                                  d->OH, d->OW, d->K, d->S, d->P);
     }
     if (p.taps) unpermute_add(dweight, p.dwt, d->OC, d->C, d->K * d->K);
@@ -306,7 +306,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, float *col, cons
 
 #define AT4(p, i, j, k, l, J, K, L) ((p)[(((size_t)(i) * (J) + (j)) * (K) + (k)) * (L) + (l)])
 
-void conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
+void vae__conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
                           const conv_dims *d) {
     const int H = d->H, W = d->W, C = d->C, OH = d->OH, OW = d->OW, OC = d->OC, K = d->K, S = d->S, P = d->P;
     for (int b = 0; b < B; b++)
@@ -334,7 +334,7 @@ static void bias_grad_naive(float *dbias, const float *dout, size_t R, int OC) {
     }
 }
 
-void conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void vae__conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, int B, const conv_dims *d) {
     const int H = d->H, W = d->W, C = d->C, OH = d->OH, OW = d->OW, OC = d->OC, K = d->K, S = d->S, P = d->P;
     // dweight[oc, c, kh, kw] += sum_{b, oh, ow} dout[b, oh, ow, oc] * inp[b, oh*S-P+kh, ow*S-P+kw, c]
@@ -374,10 +374,10 @@ void conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const floa
 
 /* ---------------------------------------------------------------- conv_transpose2d */
 
-void conv_transpose2d_forward(float *out, float *col, const float *inp, const float *weight, const float *bias,
+void vae__conv_transpose2d_forward(float *out, float *col, const float *inp, const float *weight, const float *bias,
                               int B, const conv_dims *d, size_t col_cap) {
     const int OCKK = d->OC * d->K * d->K, G = d->H * d->W;
-    const size_t out_img = (size_t)d->OH * d->OW * d->OC, per = conv_col_size(d);
+    const size_t out_img = (size_t)d->OH * d->OW * d->OC, per = vae__conv_col_size(d);
     const col_plan p = plan_columns(d, B, col, col_cap);
     if (p.taps) permute_weight(p.wt, weight, d->C, d->OC, d->K * d->K);
     const float *w = p.taps ? p.wt : weight;
@@ -389,15 +389,15 @@ void conv_transpose2d_forward(float *out, float *col, const float *inp, const fl
         fill_bias(o, bias, (size_t)nb * d->OH * d->OW, d->OC);
         #pragma omp parallel for schedule(static) if (nb > 1 && (size_t)nb * per > 32768)
         for (int i = 0; i < nb; i++)
-            (p.taps ? col2im_taps : conv_col2im)(o + (size_t)i * out_img, col + (size_t)i * per, d->OH, d->OW, d->OC,
+            (p.taps ? col2im_taps : vae__conv_col2im)(o + (size_t)i * out_img, col + (size_t)i * per, d->OH, d->OW, d->OC,
                                                  d->H, d->W, d->K, d->S, d->P);
     }
 }
 
-void conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float *col, const float *dout,
+void vae__conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float *col, const float *dout,
                                const float *inp, const float *weight, int B, const conv_dims *d, size_t col_cap) {
     const int OCKK = d->OC * d->K * d->K, G = d->H * d->W;
-    const size_t out_img = (size_t)d->OH * d->OW * d->OC, per = conv_col_size(d);
+    const size_t out_img = (size_t)d->OH * d->OW * d->OC, per = vae__conv_col_size(d);
     const col_plan p = plan_columns(d, B, col, col_cap);
     if (p.taps && dinp) permute_weight(p.wt, weight, d->C, d->OC, d->K * d->K);
     const float *w = p.taps ? p.wt : weight;
@@ -407,7 +407,7 @@ void conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float 
         const float *g = dout + (size_t)b0 * out_img;
         #pragma omp parallel for schedule(static) if (nb > 1 && (size_t)nb * per > 32768)
         for (int i = 0; i < nb; i++)
-            (p.taps ? im2col_taps : conv_im2col)(col + (size_t)i * per, g + (size_t)i * out_img, d->OH, d->OW, d->OC,
+            (p.taps ? im2col_taps : vae__conv_im2col)(col + (size_t)i * per, g + (size_t)i * out_img, d->OH, d->OW, d->OC,
                                                  d->H, d->W, d->K, d->S, d->P);
         bias_grad(dbias, g, (size_t)nb * d->OH * d->OW, d->OC);
         const float *x = inp + (size_t)b0 * G * d->C; // (M, C)
@@ -422,7 +422,7 @@ void conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float 
 
 /*   out[b, oh, ow, oc] = bias[oc] + sum over (c, kh, kw) whose input h = (oh + P - kh) / S is whole and in
  *                        range of inp[b, h, w, c] * weight[c, oc, kh, kw] */
-void conv_transpose2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
+void vae__conv_transpose2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
                                     const conv_dims *d) {
     const int H = d->H, W = d->W, C = d->C, OH = d->OH, OW = d->OW, OC = d->OC, K = d->K, S = d->S, P = d->P;
     for (int b = 0; b < B; b++)
@@ -441,7 +441,7 @@ void conv_transpose2d_forward_naive(float *out, const float *inp, const float *w
                 }
 }
 
-void conv_transpose2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
+void vae__conv_transpose2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
                                      const float *inp, const float *weight, int B, const conv_dims *d) {
     const int H = d->H, W = d->W, C = d->C, OH = d->OH, OW = d->OW, OC = d->OC, K = d->K, S = d->S, P = d->P;
     // dweight[c, oc, kh, kw] += sum_{b, h, w} inp[b, h, w, c] * dout[b, h*S-P+kh, w*S-P+kw, oc]

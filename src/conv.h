@@ -22,7 +22,7 @@
  * Conventions as in layers.h: argument order outputs, scratch, inputs, weights, dimensions; parameter
  * gradients (dweight, dbias) accumulate (+=); the input gradient dinp is overwritten and may be NULL (the
  * first layer needs none). `col` is caller scratch of col_cap floats, col_cap >= the per-image col size
- * (conv_col_size); batches are processed in chunks of col_cap / conv_col_size images, so one buffer sized
+ * (vae__conv_col_size); batches are processed in chunks of col_cap / vae__conv_col_size images, so one buffer sized
  * once serves any batch, and larger buffers give larger (faster) matrix products.
  */
 #ifndef VAE_CONV_H
@@ -39,40 +39,40 @@ typedef struct {
 
 /** Fill d for a conv2d: OH = floor((H + 2P - K) / S) + 1 (PyTorch's rule).
  *  @return 0, or -1 when a size is out of range or the output would be empty. */
-int conv2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P);
+int vae__conv2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P);
 
 /** Fill d for a conv_transpose2d: OH = (H - 1) S - 2P + K (no output padding).
  *  @return 0, or -1 when a size is out of range, P >= K, or the output would be empty. */
-int conv_transpose2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P);
+int vae__conv_transpose2d_dims(conv_dims *d, int H, int W, int C, int OC, int K, int S, int P);
 
 /** @return the floats of one image's column matrix: OH*OW*C*K*K (conv2d) or H*W*OC*K*K (transposed). */
-size_t conv_col_size(const conv_dims *d);
+size_t vae__conv_col_size(const conv_dims *d);
 
 /* One image: col (Hg*Wg, C*K*K) from img (Hi, Wi, C), grid Hg x Wg (overwrites col). */
-void conv_im2col(float *col, const float *img, int Hi, int Wi, int C, int Hg, int Wg, int K, int S, int P);
-/* One image: img (Hi, Wi, C) += the scatter of col (Hg*Wg, C*K*K), the adjoint of conv_im2col. */
-void conv_col2im(float *img, const float *col, int Hi, int Wi, int C, int Hg, int Wg, int K, int S, int P);
+void vae__conv_im2col(float *col, const float *img, int Hi, int Wi, int C, int Hg, int Wg, int K, int S, int P);
+/* One image: img (Hi, Wi, C) += the scatter of col (Hg*Wg, C*K*K), the adjoint of vae__conv_im2col. */
+void vae__conv_col2im(float *img, const float *col, int Hi, int Wi, int C, int Hg, int Wg, int K, int S, int P);
 
 /* conv2d: out (B, OH, OW, OC) = conv(inp (B, H, W, C), weight (OC, C, K, K)) + bias (OC); bias may be NULL. */
-void conv2d_forward(float *out, float *col, const float *inp, const float *weight, const float *bias, int B,
+void vae__conv2d_forward(float *out, float *col, const float *inp, const float *weight, const float *bias, int B,
                     const conv_dims *d, size_t col_cap);
 /* dinp (B, H, W, C) = (overwritten, may be NULL); dweight (OC, C, K, K) +=; dbias (OC) += (may be NULL) */
-void conv2d_backward(float *dinp, float *dweight, float *dbias, float *col, const float *dout, const float *inp,
+void vae__conv2d_backward(float *dinp, float *dweight, float *dbias, float *col, const float *dout, const float *inp,
                      const float *weight, int B, const conv_dims *d, size_t col_cap);
-void conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
+void vae__conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
                           const conv_dims *d);
-void conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void vae__conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, int B, const conv_dims *d);
 
 /* conv_transpose2d: out (B, OH, OW, OC) = the adjoint of conv2d applied to inp (B, H, W, C) with
  * weight (C, OC, K, K), plus bias (OC); PyTorch's nn.ConvTranspose2d. */
-void conv_transpose2d_forward(float *out, float *col, const float *inp, const float *weight, const float *bias,
+void vae__conv_transpose2d_forward(float *out, float *col, const float *inp, const float *weight, const float *bias,
                               int B, const conv_dims *d, size_t col_cap);
-void conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float *col, const float *dout,
+void vae__conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float *col, const float *dout,
                                const float *inp, const float *weight, int B, const conv_dims *d, size_t col_cap);
-void conv_transpose2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
+void vae__conv_transpose2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
                                     const conv_dims *d);
-void conv_transpose2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
+void vae__conv_transpose2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
                                      const float *inp, const float *weight, int B, const conv_dims *d);
 
 #endif /* VAE_CONV_H */

@@ -29,7 +29,7 @@ vae_status vae__mean_losses(vae_model *m, int n, float kl_weight, vae_losses *ou
     return VAE_OK;
 }
 
-static void kl_term_forward(vae_model *m, int n) { kl_forward(m->kl, m->head, m->head + m->Z, n, m->Z, 2 * m->Z); }
+static void kl_term_forward(vae_model *m, int n) { vae__kl_forward(m->kl, m->head, m->head + m->Z, n, m->Z, 2 * m->Z); }
 
 vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, vae_rng *rng) {
     vae_pass p = vae__pass_of(x, labels, rng, NULL, 0); // an evaluation pass
@@ -43,7 +43,7 @@ vae_status vae_forward(vae_model *m, const float *x, const int *labels, int n, v
 static vae_status elbo_grad(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
                             int rows, vae_rng *rng, vae_losses *out) {
     float scale = 1.0f / (float)rows; // the mean over rows images (vae_step_grad)
-    zero_floats(m->grads, m->n_params);
+    vae__zero_floats(m->grads, m->n_params);
     vae_pass p = vae__pass_of(x, labels, rng, o->eps, 1);
     vae_status st = vae__forward_one(m, &p, n, 1, scale);
     if (st) return st;
@@ -56,7 +56,7 @@ static vae_status elbo_grad(vae_model *m, const float *x, const int *labels, int
         out->loss = out->recon + o->kl_weight * vae__free_bits_backward(m->dhead, m->dhead + Z, m->head, m->head + Z, n,
                                                                         Z, 2 * Z, o->free_bits, o->kl_weight * scale);
     else
-        kl_backward(m->dhead, m->dhead + Z, m->head, m->head + Z, n, Z, 2 * Z, o->kl_weight * scale);
+        vae__kl_backward(m->dhead, m->dhead + Z, m->head, m->head + Z, n, Z, 2 * Z, o->kl_weight * scale);
     vae__encode_backward(m, x, n);
     return VAE_OK;
 }

@@ -64,9 +64,9 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
             vae__decode(m, &p, c);
             const float *xi = x + (size_t)i * D;
             if (m->cfg.likelihood == VAE_GAUSSIAN)
-                gaussian_nll_forward_strided(logw, out, xi, 0, m->params[m->tensors[m->logvar_tensor].offset], c, D);
+                vae__gaussian_nll_forward_strided(logw, out, xi, 0, m->params[m->tensors[m->logvar_tensor].offset], c, D);
             else
-                bernoulli_nll_forward_strided(logw, out, xi, 0, c, D);
+                vae__bernoulli_nll_forward_strided(logw, out, xi, 0, c, D);
             for (int s = 0; s < c; s++) {
                 double lw = -(double)logw[s] + lpz[s];
                 if (lw > run_max) { // rescale the running sum to the new maximum
@@ -93,7 +93,7 @@ vae_status vae_iwae_nll(vae_model *m, const float *x, const int *labels, int n, 
  *   log p(z)   = -0.5 sum_j (z_j^2 + log 2 pi)
  * so the gradient of -log w_r = nll_r + kl_weight * (log q - log p) reaches z through the decoder and through
  * kl_weight * z, and logvar directly through -0.5 * kl_weight (the entropy term); mu and logvar also get
- * the z path, dmu = dz and dlogvar = dz * eps * sigma / 2 (reparam_backward's rule), summed over the
+ * the z path, dmu = dz and dlogvar = dz * eps * sigma / 2 (vae__reparam_backward's rule), summed over the
  * image's samples. The weights scale each row's gradient before the decoder's backward pass. */
 static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
                             int rows, vae_rng *rng, vae_losses *out) {
@@ -116,7 +116,7 @@ static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int
     else vae_rng_normals(rng, m->eps, (size_t)R * Z);
     for (int i = 0; i < n; i++) {
         const float *mu = head + (size_t)i * 2 * Z;
-        reparam_forward(m->z + (size_t)i * k * Z, mu, mu + Z, m->eps + (size_t)i * k * Z, k, Z, 0, Z);
+        vae__reparam_forward(m->z + (size_t)i * k * Z, mu, mu + Z, m->eps + (size_t)i * k * Z, k, Z, 0, Z);
     }
     // per row: log q(z|x) - log p(z) (the one-sample KL estimate; the log 2 pi terms cancel)
     float *nll = m->recon, *klr = m->kl; // (R) each
@@ -133,10 +133,10 @@ static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int
     float dec_logvar = m->logvar_tensor >= 0 ? m->params[m->tensors[m->logvar_tensor].offset] : 0.0f;
     if (m->cfg.likelihood == VAE_GAUSSIAN)
         for (int i = 0; i < n; i++)
-            gaussian_nll_forward_strided(nll + (size_t)i * k, m->out + (size_t)i * k * D, x + (size_t)i * D, 0,
+            vae__gaussian_nll_forward_strided(nll + (size_t)i * k, m->out + (size_t)i * k * D, x + (size_t)i * D, 0,
                                          dec_logvar, k, D);
     else
-        bernoulli_nll_forward_backward_rep(nll, m->grad_a, m->out, x, R, k, D);
+        vae__bernoulli_nll_forward_backward_rep(nll, m->grad_a, m->out, x, R, k, D);
 
     // per image: log-mean-exp of log w, and the row scales wt / rows (written over nll, which is then done)
     double loss = 0.0, recon = 0.0, kl = 0.0;
@@ -170,9 +170,9 @@ static vae_status iwae_grad(vae_model *m, const float *x, const int *labels, int
     const float *scale = nll; // (R) wt / rows
 
     // backward: reconstruction -> decoder output, each row times its scale
-    zero_floats(m->grads, m->n_params);
+    vae__zero_floats(m->grads, m->n_params);
     if (m->cfg.likelihood == VAE_GAUSSIAN) {
-        gaussian_nll_backward_rep(m->grad_a, m->grads + m->tensors[m->logvar_tensor].offset, m->out, x, dec_logvar, R,
+        vae__gaussian_nll_backward_rep(m->grad_a, m->grads + m->tensors[m->logvar_tensor].offset, m->out, x, dec_logvar, R,
                                   k, D, scale);
     } else {
         float *da = m->grad_a;

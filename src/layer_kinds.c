@@ -14,24 +14,24 @@
 
 /* The activations that dense and conv entries apply after their product: y in place; dx *= f'(y). */
 static void act_forward(act_kind act, float *y, size_t n) {
-    if (act == ACT_TANH) tanh_forward(y, n);
-    else if (act == ACT_RELU) relu_forward(y, n);
+    if (act == ACT_TANH) vae__tanh_forward(y, n);
+    else if (act == ACT_RELU) vae__relu_forward(y, n);
 }
 
 static void act_backward(act_kind act, float *dx, const float *y, size_t n) {
-    if (act == ACT_TANH) tanh_backward(dx, y, n);
-    else if (act == ACT_RELU) relu_backward(dx, y, n);
+    if (act == ACT_TANH) vae__tanh_backward(dx, y, n);
+    else if (act == ACT_RELU) vae__relu_backward(dx, y, n);
 }
 
 /* dense: out (n, OC) = act(inp (n, C) @ weight (OC, C)^T + bias), bias and activation in one pass */
 static void dense_forward(vae_model *m, vae_layer *l, const float *inp, int n, const vae_pass *p) {
-    matmul_forward_act(l->out, inp, VAE_P(m, l->weight), VAE_P(m, l->bias), n, l->in_w, l->out_w, l->act);
+    vae__matmul_forward_act(l->out, inp, VAE_P(m, l->weight), VAE_P(m, l->bias), n, l->in_w, l->out_w, l->act);
 }
 
 static float *dense_backward(vae_model *m, const vae_layer *l, float *dout, const float *inp, float *dfree, int n) {
     act_backward(l->act, dout, l->out, (size_t)n * l->out_w);
     float *dinp = l->need_dinp ? dfree : NULL;
-    matmul_backward(dinp, VAE_G(m, l->weight), VAE_G(m, l->bias), dout, inp, VAE_P(m, l->weight), n, l->in_w,
+    vae__matmul_backward(dinp, VAE_G(m, l->weight), VAE_G(m, l->bias), dout, inp, VAE_P(m, l->weight), n, l->in_w,
                     l->out_w);
     return dinp;
 }
@@ -44,7 +44,7 @@ static const struct {
                     const conv_dims *d, size_t col_cap);
     void (*backward)(float *dinp, float *dweight, float *dbias, float *col, const float *dout, const float *inp,
                      const float *weight, int B, const conv_dims *d, size_t col_cap);
-} conv_kernels[2] = {{conv2d_forward, conv2d_backward}, {conv_transpose2d_forward, conv_transpose2d_backward}};
+} conv_kernels[2] = {{vae__conv2d_forward, vae__conv2d_backward}, {vae__conv_transpose2d_forward, vae__conv_transpose2d_backward}};
 
 static void conv_forward(vae_model *m, vae_layer *l, const float *inp, int n, const vae_pass *p) {
     conv_kernels[l->d.transposed].forward(l->out, m->col, inp, VAE_P(m, l->weight), VAE_P(m, l->bias), n, &l->d,
@@ -82,13 +82,13 @@ static float *label_backward(vae_model *m, const vae_layer *l, float *dout, cons
 /* clamp: the logvar half of the head [mu | logvar] (n, 2Z), in place, to [VAE_LOGVAR_MIN, VAE_LOGVAR_MAX] */
 static void clamp_layer_forward(vae_model *m, vae_layer *l, const float *inp, int n, const vae_pass *p) {
     int Z = l->out_w / 2;
-    clamp_forward(l->out + Z, n, Z, 2 * Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
+    vae__clamp_forward(l->out + Z, n, Z, 2 * Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
 }
 
 static float *clamp_layer_backward(vae_model *m, const vae_layer *l, float *dout, const float *inp, float *dfree,
                                    int n) {
     int Z = l->out_w / 2;
-    clamp_backward(dout + Z, l->out + Z, n, Z, 2 * Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
+    vae__clamp_backward(dout + Z, l->out + Z, n, Z, 2 * Z, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX);
     return dout;
 }
 
@@ -100,13 +100,13 @@ static void sample_forward(vae_model *m, vae_layer *l, const float *inp, int n, 
     if (l->noise && p->eps) memcpy(l->saved, p->eps, N * sizeof(float));
     else if (l->noise && p->rng) vae_rng_normals(p->rng, l->saved, N);
     else memset(l->saved, 0, N * sizeof(float));
-    reparam_forward(l->out, inp, inp + Z, l->saved, n, Z, 2 * Z, Z);
+    vae__reparam_forward(l->out, inp, inp + Z, l->saved, n, Z, 2 * Z, Z);
 }
 
 /* d [mu | logvar] (n, 2Z) into m->dhead (overwritten): dmu = dz, dlogvar = dz * eps * exp(logvar / 2) / 2 */
 static float *sample_backward(vae_model *m, const vae_layer *l, float *dout, const float *inp, float *dfree, int n) {
     int Z = l->out_w;
-    reparam_backward(m->dhead, m->dhead + Z, dout, inp + Z, l->saved, n, Z, 2 * Z, Z);
+    vae__reparam_backward(m->dhead, m->dhead + Z, dout, inp + Z, l->saved, n, Z, 2 * Z, Z);
     return m->dhead;
 }
 

@@ -9,31 +9,31 @@
 
 #define LOG_2PI 1.8378770664093453
 
-void relu_forward(float *y, size_t n) {
+void vae__relu_forward(float *y, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > 16384)
     for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
-void relu_backward(float *dx, const float *y, size_t n) {
+void vae__relu_backward(float *dx, const float *y, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > 16384)
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
 }
 
-void tanh_forward(float *y, size_t n) {
+void vae__tanh_forward(float *y, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > 16384)
     for (size_t i = 0; i < n; i++) y[i] = tanh_fast(y[i]);
 }
 
 float vae_tanh(float a) { return tanh_fast(a); }
 
-void tanh_backward(float *dx, const float *y, size_t n) {
+void vae__tanh_backward(float *dx, const float *y, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dx[i] *= 1.0f - y[i] * y[i];
 }
 
 static inline float log1p_unit(float y) { return log1p_unit_inv(y, 1.0f / (1.0f + y)); }
 
-void sigmoid_forward(float *y, size_t n) {
+void vae__sigmoid_forward(float *y, size_t n) {
     #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float e = exp_nonpos(-fabsf(y[i])), s = 1.0f / (1.0f + e);
@@ -74,17 +74,17 @@ static inline float bernoulli_row(float *da, const float *a, const float *t, int
     return acc;
 }
 
-void bernoulli_nll_forward(float *nll, const float *logits, const float *x, int B, int D) {
-    bernoulli_nll_forward_strided(nll, logits, x, D, B, D);
+void vae__bernoulli_nll_forward(float *nll, const float *logits, const float *x, int B, int D) {
+    vae__bernoulli_nll_forward_strided(nll, logits, x, D, B, D);
 }
 
-void bernoulli_nll_forward_strided(float *nll, const float *logits, const float *x, size_t x_stride, int B, int D) {
+void vae__bernoulli_nll_forward_strided(float *nll, const float *logits, const float *x, size_t x_stride, int B, int D) {
     #pragma omp parallel for schedule(static) if ((size_t)B * D > 32768)
     for (int b = 0; b < B; b++)
         nll[b] = bernoulli_row(NULL, logits + (size_t)b * D, x + (size_t)b * x_stride, D, 0.0f, 0);
 }
 
-void bernoulli_nll_backward(float *dlogits, const float *logits, const float *x, int B, int D, float scale) {
+void vae__bernoulli_nll_backward(float *dlogits, const float *logits, const float *x, int B, int D, float scale) {
     #pragma omp parallel for schedule(static) if ((size_t)B * D > 32768)
     for (int b = 0; b < B; b++) {
         const float *a = logits + (size_t)b * D, *t = x + (size_t)b * D;
@@ -97,25 +97,25 @@ void bernoulli_nll_backward(float *dlogits, const float *logits, const float *x,
     }
 }
 
-void bernoulli_nll_forward_backward(float *nll, float *dlogits, const float *logits, const float *x, int B, int D,
+void vae__bernoulli_nll_forward_backward(float *nll, float *dlogits, const float *logits, const float *x, int B, int D,
                                     float scale) {
     #pragma omp parallel for schedule(static) if ((size_t)B * D > 32768)
     for (int b = 0; b < B; b++)
         nll[b] = bernoulli_row(dlogits + (size_t)b * D, logits + (size_t)b * D, x + (size_t)b * D, D, scale, 1);
 }
 
-void bernoulli_nll_forward_backward_rep(float *nll, float *dlogits, const float *logits, const float *x, int B,
+void vae__bernoulli_nll_forward_backward_rep(float *nll, float *dlogits, const float *logits, const float *x, int B,
                                         int rep, int D) {
     #pragma omp parallel for schedule(static) if ((size_t)B * D > 32768)
     for (int b = 0; b < B; b++)
         nll[b] = bernoulli_row(dlogits + (size_t)b * D, logits + (size_t)b * D, x + (size_t)(b / rep) * D, D, 1.0f, 1);
 }
 
-void gaussian_nll_forward(float *nll, const float *mean, const float *x, float logvar, int B, int D) {
-    gaussian_nll_forward_strided(nll, mean, x, D, logvar, B, D);
+void vae__gaussian_nll_forward(float *nll, const float *mean, const float *x, float logvar, int B, int D) {
+    vae__gaussian_nll_forward_strided(nll, mean, x, D, logvar, B, D);
 }
 
-void gaussian_nll_forward_strided(float *nll, const float *mean, const float *x, size_t x_stride, float logvar, int B,
+void vae__gaussian_nll_forward_strided(float *nll, const float *mean, const float *x, size_t x_stride, float logvar, int B,
                                   int D) {
     float inv_var = expf(-logvar);
     #pragma omp parallel for schedule(static) if ((size_t)B * D > 32768)
@@ -127,7 +127,7 @@ void gaussian_nll_forward_strided(float *nll, const float *mean, const float *x,
     }
 }
 
-void gaussian_nll_backward(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
+void vae__gaussian_nll_backward(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
                            int D, float scale) {
     float inv_var = expf(-logvar);
     double dlv = 0.0;
@@ -146,7 +146,7 @@ void gaussian_nll_backward(float *dmean, float *dlogvar, const float *mean, cons
     *dlogvar += scale * (float)dlv;
 }
 
-void gaussian_nll_backward_rep(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
+void vae__gaussian_nll_backward_rep(float *dmean, float *dlogvar, const float *mean, const float *x, float logvar, int B,
                                int rep, int D, const float *row_scale) {
     float inv_var = expf(-logvar);
     double dlv = 0.0;
@@ -165,7 +165,7 @@ void gaussian_nll_backward_rep(float *dmean, float *dlogvar, const float *mean, 
     *dlogvar += (float)dlv;
 }
 
-void kl_forward(float *kl, const float *mu, const float *logvar, int B, int Z, int stride) {
+void vae__kl_forward(float *kl, const float *mu, const float *logvar, int B, int Z, int stride) {
     for (int b = 0; b < B; b++) {
         const float *m = mu + (size_t)b * stride, *lv = logvar + (size_t)b * stride;
         float acc = 0.0f;
@@ -174,7 +174,7 @@ void kl_forward(float *kl, const float *mu, const float *logvar, int B, int Z, i
     }
 }
 
-void kl_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar, int B, int Z, int stride,
+void vae__kl_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar, int B, int Z, int stride,
                  float scale) {
     for (int b = 0; b < B; b++) {
         const float *m = mu + (size_t)b * stride, *lv = logvar + (size_t)b * stride;
@@ -186,7 +186,7 @@ void kl_backward(float *dmu, float *dlogvar, const float *mu, const float *logva
     }
 }
 
-void reparam_forward(float *z, const float *mu, const float *logvar, const float *eps, int B, int Z, int stride,
+void vae__reparam_forward(float *z, const float *mu, const float *logvar, const float *eps, int B, int Z, int stride,
                      int zstride) {
     for (int b = 0; b < B; b++) {
         const float *m = mu + (size_t)b * stride, *lv = logvar + (size_t)b * stride, *e = eps + (size_t)b * Z;
@@ -195,7 +195,7 @@ void reparam_forward(float *z, const float *mu, const float *logvar, const float
     }
 }
 
-void reparam_backward(float *dmu, float *dlogvar, const float *dz, const float *logvar, const float *eps, int B,
+void vae__reparam_backward(float *dmu, float *dlogvar, const float *dz, const float *logvar, const float *eps, int B,
                       int Z, int stride, int zstride) {
     for (int b = 0; b < B; b++) {
         const float *lv = logvar + (size_t)b * stride, *e = eps + (size_t)b * Z, *g = dz + (size_t)b * zstride;
@@ -207,14 +207,14 @@ void reparam_backward(float *dmu, float *dlogvar, const float *dz, const float *
     }
 }
 
-void clamp_forward(float *x, int B, int Z, int stride, float lo, float hi) {
+void vae__clamp_forward(float *x, int B, int Z, int stride, float lo, float hi) {
     for (int b = 0; b < B; b++) {
         float *r = x + (size_t)b * stride;
         for (int j = 0; j < Z; j++) r[j] = r[j] < lo ? lo : (r[j] > hi ? hi : r[j]); // NaN passes through
     }
 }
 
-void clamp_backward(float *dx, const float *x, int B, int Z, int stride, float lo, float hi) {
+void vae__clamp_backward(float *dx, const float *x, int B, int Z, int stride, float lo, float hi) {
     // x is the clamped output: a value sitting on a bound had its gradient cut by the clamp
     for (int b = 0; b < B; b++) {
         const float *r = x + (size_t)b * stride;

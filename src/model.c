@@ -168,7 +168,7 @@ static void build_encoder(vae_model *m, const vae_config *cfg, act_kind act, int
     int h = cfg->height, w = cfg->width, c = cfg->channels; // the feature map's shape so far
     for (int i = 0; i < n_conv; i++) {
         conv_dims d;
-        conv2d_dims(&d, h, w, c, cfg->conv_channels[i], ENC_KERNEL, CONV_STRIDE, CONV_PAD);
+        vae__conv2d_dims(&d, h, w, c, cfg->conv_channels[i], ENC_KERNEL, CONV_STRIDE, CONV_PAD);
         snprintf(prefix, sizeof prefix, "enc.conv%d", i + 1);
         add_conv(m, prefix, &d, act);
         h = d.OH, w = d.OW, c = d.OC;
@@ -202,7 +202,7 @@ static void build_decoder(vae_model *m, const vae_config *cfg, act_kind act, int
     for (int i = 0; i < n_conv; i++) { // cn -> ... -> c1 -> C
         int oc = i < n_conv - 1 ? cfg->conv_channels[n_conv - 2 - i] : cfg->channels;
         conv_dims d;
-        conv_transpose2d_dims(&d, h, w, c, oc, DEC_KERNEL, CONV_STRIDE, CONV_PAD);
+        vae__conv_transpose2d_dims(&d, h, w, c, oc, DEC_KERNEL, CONV_STRIDE, CONV_PAD);
         snprintf(prefix, sizeof prefix, "dec.deconv%d", i + 1);
         add_conv(m, prefix, &d, i < n_conv - 1 ? act : ACT_NONE);
         h = d.OH, w = d.OW, c = d.OC;
@@ -253,7 +253,7 @@ static size_t col_floats(const vae_model *m) {
     for (int i = 0; i < m->n_layers; i++) {
         const vae_layer *l = &m->layers[i];
         if (l->kind != VAE_LAYER_CONV && l->kind != VAE_LAYER_DECONV) continue;
-        size_t c = conv_col_size(&l->d);
+        size_t c = vae__conv_col_size(&l->d);
         per = per > c ? per : c;
     }
     if (per == 0) return 0;
@@ -444,12 +444,12 @@ vae_status vae__check_batch(const vae_model *m, int n, const int *labels) {
 void vae__recon_forward(vae_model *m, const float *x, int n, float *dout, float scale) {
     if (m->cfg.likelihood == VAE_GAUSSIAN) {
         float lv = VAE_P(m, m->logvar_tensor)[0];
-        gaussian_nll_forward(m->recon, m->out, x, lv, n, m->D);
-        if (dout) gaussian_nll_backward(dout, VAE_G(m, m->logvar_tensor), m->out, x, lv, n, m->D, scale);
+        vae__gaussian_nll_forward(m->recon, m->out, x, lv, n, m->D);
+        if (dout) vae__gaussian_nll_backward(dout, VAE_G(m, m->logvar_tensor), m->out, x, lv, n, m->D, scale);
     } else if (dout) { // both in one pass over the logits
-        bernoulli_nll_forward_backward(m->recon, dout, m->out, x, n, m->D, scale);
+        vae__bernoulli_nll_forward_backward(m->recon, dout, m->out, x, n, m->D, scale);
     } else {
-        bernoulli_nll_forward(m->recon, m->out, x, n, m->D);
+        vae__bernoulli_nll_forward(m->recon, m->out, x, n, m->D);
     }
 }
 
@@ -469,7 +469,7 @@ void vae__backward_to_head(vae_model *m, int n) { vae__sample_backward(m, vae__d
  * messages of the NaN guard and of vae_save. */
 const char *vae_nonfinite_tensor(const vae_model *m, const float *buf) {
     for (int t = 0; t < m->n_tensors; t++)
-        if (!all_finite(buf + m->tensors[t].offset, m->tensors[t].numel)) return m->tensors[t].name;
+        if (!vae__all_finite(buf + m->tensors[t].offset, m->tensors[t].numel)) return m->tensors[t].name;
     return NULL;
 }
 
@@ -501,6 +501,6 @@ vae_status vae_decode(vae_model *m, const float *z, const int *labels, int n, fl
     vae__decode(m, &p, n);
     size_t N = (size_t)n * m->D;
     memcpy(out, m->out, N * sizeof(float));
-    if (m->cfg.likelihood == VAE_BERNOULLI) sigmoid_forward(out, N);
+    if (m->cfg.likelihood == VAE_BERNOULLI) vae__sigmoid_forward(out, N);
     return VAE_OK;
 }

@@ -11,11 +11,11 @@
 #include <omp.h>
 #include <string.h>
 
-void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC) {
-    matmul_forward_act(out, inp, weight, bias, B, C, OC, ACT_NONE);
+void vae__matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC) {
+    vae__matmul_forward_act(out, inp, weight, bias, B, C, OC, ACT_NONE);
 }
 
-void matmul_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC,
+void vae__matmul_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC,
                         act_kind act) {
     // out (B, OC) = inp @ weight^T in one sgemm, then bias and activation together in one pass over out
     vae__sgemm('N', 'T', B, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
@@ -42,7 +42,7 @@ void matmul_forward_act(float *out, const float *inp, const float *weight, const
     }
 }
 
-void matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC) {
+void vae__matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC) {
     for (int b = 0; b < B; b++) {
         for (int o = 0; o < OC; o++) {
             double acc = bias ? bias[o] : 0.0;
@@ -52,7 +52,7 @@ void matmul_forward_naive(float *out, const float *inp, const float *weight, con
     }
 }
 
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void vae__matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int B, int C, int OC) {
     if (dinp) // dinp (B, C) = dout (B, OC) @ weight (OC, C)
         vae__sgemm('N', 'N', B, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
@@ -73,7 +73,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
     }
 }
 
-void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void vae__matmul_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, int B, int C, int OC) {
     if (dinp) {
         for (int b = 0; b < B; b++)
@@ -97,7 +97,7 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
     }
 }
 
-int all_finite(const float *x, size_t n) {
+int vae__all_finite(const float *x, size_t n) {
     // x - x is 0 for finite x and NaN for Inf/NaN; the sum is exactly 0 or NaN whatever its order, so it
     // can run in vector lanes and threads
     float acc = 0.0f;
@@ -106,7 +106,7 @@ int all_finite(const float *x, size_t n) {
     return acc == 0.0f;
 }
 
-void zero_floats(float *x, size_t n) {
+void vae__zero_floats(float *x, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) x[i] = 0.0f;
 }

@@ -8,7 +8,7 @@
 
 static vae_status recon_grad(vae_model *m, const float *x, const int *labels, int n, const vae_train_opts *o,
                              int rows, vae_rng *rng, vae_losses *out) {
-    zero_floats(m->grads, m->n_params);
+    vae__zero_floats(m->grads, m->n_params);
     vae_pass p = vae__pass_of(x, labels, rng, NULL, 1); // the sample entry takes z = mu (no noise)
     vae_status st = vae__forward_one(m, &p, n, 1, 1.0f / (float)rows);
     if (st) return st;

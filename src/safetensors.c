@@ -38,30 +38,30 @@ static const char *const dtype_names[] = {"F32", "F64", "I32", "I64", "U8", "U32
 static const size_t dtype_sizes[] = {4, 8, 4, 8, 1, 4, 8};
 #define N_DTYPES ((int)(sizeof dtype_sizes / sizeof dtype_sizes[0]))
 
-size_t st_dtype_size(st_dtype dtype) {
+size_t vae__st_dtype_size(st_dtype dtype) {
     if ((int)dtype < 0 || (int)dtype >= N_DTYPES) return 0;
     return dtype_sizes[dtype];
 }
 
-size_t st_numel(const st_tensor *t) {
+size_t vae__st_numel(const st_tensor *t) {
     size_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= (size_t)t->shape[i];
     return n;
 }
 
-const st_tensor *st_find(const st_file *f, const char *name) {
+const st_tensor *vae__st_find(const st_file *f, const char *name) {
     for (int i = 0; i < f->n_tensors; i++)
         if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
     return NULL;
 }
 
-const char *st_meta(const st_file *f, const char *key) {
+const char *vae__st_meta(const st_file *f, const char *key) {
     for (int i = 0; i < f->n_meta; i++)
         if (strcmp(f->meta_keys[i], key) == 0) return f->meta_values[i];
     return NULL;
 }
 
-void st_free(st_file *f) {
+void vae__st_free(st_file *f) {
     if (!f) return;
     for (int i = 0; i < f->n_tensors; i++) vae_mem_free(f->tensors[i].name);
     vae_mem_free(f->tensors);
@@ -181,7 +181,7 @@ static vae_status parse_tensor(st_tensor *t, const cJSON *j, size_t data_len, co
     char shape_text[200];
     format_shape(shape_text, sizeof shape_text, t->shape, ndim);
     int ok = 1;
-    size_t nbytes = st_dtype_size(t->dtype);
+    size_t nbytes = vae__st_dtype_size(t->dtype);
     for (int i = 0; i < ndim; i++) nbytes = vae_mul_size(nbytes, (size_t)t->shape[i], &ok);
     if (!ok)
         return vae_fail(VAE_ERR_FORMAT, "%s: tensor '%.200s': shape %s is too large", file, name,
@@ -377,7 +377,7 @@ static vae_status parse_header(st_file *f, const char *header, size_t hlen, uint
 done:
     vae_mem_free(names);
     cJSON_Delete(root);
-    if (s != VAE_OK) st_free(f);
+    if (s != VAE_OK) vae__st_free(f);
     return s;
 }
 
@@ -405,7 +405,7 @@ static vae_status too_short(size_t len, const char *file) {
                     len);
 }
 
-vae_status st_parse(st_file *f, const uint8_t *buf, size_t len, const char *name) {
+vae_status vae__st_parse(st_file *f, const uint8_t *buf, size_t len, const char *name) {
     memset(f, 0, sizeof *f);
     if (len < 8) return too_short(len, name);
     uint64_t hlen = read_le64(buf);
@@ -442,7 +442,7 @@ static int read_full(int fd, void *buf, size_t n) {
     return 0;
 }
 
-vae_status st_read(st_file *f, const char *path) {
+vae_status vae__st_read(st_file *f, const char *path) {
     memset(f, 0, sizeof *f);
     vae_status s = VAE_OK;
     long long size = 0;
@@ -513,13 +513,13 @@ static vae_status check_entries(const char *path, const st_entry *entries, int n
         for (int k = 0; k < i; k++)
             if (strcmp(entries[k].name, e->name) == 0)
                 return vae_fail(VAE_ERR_ARG, "%s: tensor '%.200s' given twice", path, e->name);
-        if (st_dtype_size(e->dtype) == 0)
+        if (vae__st_dtype_size(e->dtype) == 0)
             return vae_fail(VAE_ERR_ARG, "%s: tensor '%.200s': invalid dtype %d", path, e->name, (int)e->dtype);
         if (e->ndim < 0 || e->ndim > ST_MAX_DIMS)
             return vae_fail(VAE_ERR_ARG, "%s: tensor '%.200s': %d dimensions (at most %d)", path, e->name,
                             e->ndim, ST_MAX_DIMS);
         int ok = 1;
-        size_t nbytes = st_dtype_size(e->dtype);
+        size_t nbytes = vae__st_dtype_size(e->dtype);
         for (int d = 0; d < e->ndim; d++) {
             if (e->shape[d] < 0 || (uint64_t)e->shape[d] > ST_MAX_DIM)
                 return vae_fail(VAE_ERR_ARG, "%s: tensor '%.200s': dimension %d is %lld", path, e->name, d,
@@ -556,7 +556,7 @@ static char *build_header(const st_entry *entries, int n, const char *const *met
     size_t at = 0;
     for (int i = 0; ok && i < n; i++) {
         const st_entry *e = &entries[i];
-        size_t nbytes = st_dtype_size(e->dtype);
+        size_t nbytes = vae__st_dtype_size(e->dtype);
         for (int d = 0; d < e->ndim; d++) nbytes *= (size_t)e->shape[d];  /* checked in check_entries */
         cJSON *t = cJSON_AddObjectToObject(root, e->name);
         cJSON *dtype = t ? cJSON_AddStringToObject(t, "dtype", dtype_names[e->dtype]) : NULL;
@@ -581,7 +581,7 @@ static char *build_header(const st_entry *entries, int n, const char *const *met
     return text;
 }
 
-vae_status st_write(const char *path, const st_entry *entries, int n, const char *const *meta_kv) {
+vae_status vae__st_write(const char *path, const st_entry *entries, int n, const char *const *meta_kv) {
     size_t total;
     vae_status s = check_entries(path, entries, n, meta_kv, &total);
     if (s != VAE_OK) return s;
@@ -606,7 +606,7 @@ vae_status st_write(const char *path, const st_entry *entries, int n, const char
     vae__atomic_write(&a, spaces, hlen - json_len);
     cJSON_free(json);
     for (int i = 0; i < n; i++) {
-        size_t nbytes = st_dtype_size(entries[i].dtype);
+        size_t nbytes = vae__st_dtype_size(entries[i].dtype);
         for (int d = 0; d < entries[i].ndim; d++) nbytes *= (size_t)entries[i].shape[d];
         vae__atomic_write(&a, entries[i].data, nbytes);
     }

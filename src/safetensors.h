@@ -40,19 +40,19 @@ typedef struct {
 } st_file;
 
 /** Read and validate a whole file. On failure f is zeroed and vae_last_error() names path and problem. */
-vae_status st_read(st_file *f, const char *path);
+vae_status vae__st_read(st_file *f, const char *path);
 /** Same on a memory buffer (for fuzzing); name is used in messages. */
-vae_status st_parse(st_file *f, const uint8_t *buf, size_t len, const char *name);
-void st_free(st_file *f);
+vae_status vae__st_parse(st_file *f, const uint8_t *buf, size_t len, const char *name);
+void vae__st_free(st_file *f);
 
 /** @return the tensor called name, or NULL. */
-const st_tensor *st_find(const st_file *f, const char *name);
+const st_tensor *vae__st_find(const st_file *f, const char *name);
 /** @return the metadata value for key, or NULL. */
-const char *st_meta(const st_file *f, const char *key);
+const char *vae__st_meta(const st_file *f, const char *key);
 /** @return bytes per element of a dtype. */
-size_t st_dtype_size(st_dtype dtype);
+size_t vae__st_dtype_size(st_dtype dtype);
 /** @return number of elements of a tensor (its shape's product). */
-size_t st_numel(const st_tensor *t);
+size_t vae__st_numel(const st_tensor *t);
 
 /** One tensor to write; data is host-order (little-endian on every platform we build for). */
 typedef struct {
@@ -67,6 +67,6 @@ typedef struct {
  * Write tensors and string metadata (meta_kv: key, value, key, value, ..., NULL) atomically to path.
  * Tensors are laid out in the order given.
  */
-vae_status st_write(const char *path, const st_entry *entries, int n, const char *const *meta_kv);
+vae_status vae__st_write(const char *path, const st_entry *entries, int n, const char *const *meta_kv);
 
 #endif /* VAE_SAFETENSORS_H */

@@ -80,7 +80,7 @@ vae_status vae_step_apply(vae_model *m, const vae_train_opts *o) {
     if (!m) return vae_fail(VAE_ERR_ARG, "vae_step_apply: model is NULL");
     vae_status st = vae__check_opts(o);
     if (st) return st;
-    if (!all_finite(m->grads, m->n_params))
+    if (!vae__all_finite(m->grads, m->n_params))
         return vae_fail(VAE_ERR_NAN, "step %ld: the gradient of %s is not finite", m->step + 1, vae_nonfinite_tensor(m, m->grads));
     if (o->clip_grad > 0.0f) vae__clip_grad_norm(m, o->clip_grad);          // regularize.c
     if (o->weight_decay > 0.0f) vae__decay_weights(m, o->lr, o->weight_decay); // AdamW: before the Adam step

@@ -28,7 +28,7 @@ vae_status vae_train_state_save(const vae_trainer *t, const char *path, const va
     const char **kv = vae_malloc((2 * VAE_META_MAX + 1) * sizeof *kv);
     vae_status st = all && kv ? VAE_OK : vae_fail(VAE_ERR_NOMEM, "%s: out of memory", path);
     st = st ? st : vae__checkpoint_meta_kv(&m->cfg, VAE_FORMAT_STATE, extra, all, kv);
-    st = st ? st : st_write(path, e, (int)(sizeof e / sizeof e[0]), kv);
+    st = st ? st : vae__st_write(path, e, (int)(sizeof e / sizeof e[0]), kv);
     vae_mem_free(all);
     vae_mem_free(kv);
     return st;
@@ -80,7 +80,7 @@ vae_status vae_train_state_load(vae_train_state *s, const char *path, int max_ba
                 st = vae_fail(VAE_ERR_FORMAT, "%s: data order holds %d, out of range 0..%d", path, s->order[i],
                               s->n_order - 1);
     }
-    st_free(&f);
+    vae__st_free(&f);
     if (st) vae_train_state_free(s);
     return st;
 }

@@ -3,7 +3,7 @@
  * - save -> load -> save gives the same bytes, and the loaded model encodes and decodes exactly as the
  *   original (several configurations: hidden layers, conditional, Gaussian, autoencoder);
  * - a training state round-trips its counters, sums, generator, order and Adam moments;
- * - hostile model files, each built with st_write so that only one thing is wrong (an F64 tensor, a
+ * - hostile model files, each built with vae__st_write so that only one thing is wrong (an F64 tensor, a
  *   transposed shape, a missing or an extra tensor, metadata that disagrees with the shapes, metadata that
  *   is not a number, a NaN weight, a training state given as a model, a huge architecture claimed by a tiny
  *   file, truncated files): VAE_ERR_FORMAT, a message naming the file, no model, no crash;
@@ -273,8 +273,8 @@ static void expect_refused(spec *s, const char *name, const char *what) {
     int k = 0;
     for (int i = 0; i < s->meta.n; i++) s->kv[k++] = s->meta.key[i], s->kv[k++] = s->meta.value[i];
     s->kv[k] = NULL;
-    vae_status st = st_write(path, s->e, s->n, s->kv);
-    CHECK(st == VAE_OK, "%s: st_write: %s", name, vae_last_error());
+    vae_status st = vae__st_write(path, s->e, s->n, s->kv);
+    CHECK(st == VAE_OK, "%s: vae__st_write: %s", name, vae_last_error());
     vae_model *m = (vae_model *)&st; // not NULL: vae_load must set it
     st = vae_load(&m, path, 16);
     const char *msg = vae_last_error();
@@ -304,7 +304,7 @@ static void test_hostile(void) {
         for (int i = 0; i < s.meta.n; i++) s.kv[k++] = s.meta.key[i], s.kv[k++] = s.meta.value[i];
         s.kv[k] = NULL;
         vae_model *l = NULL;
-        CHECK(st_write(path, s.e, s.n, s.kv) == VAE_OK && vae_load(&l, path, 1) == VAE_OK, "the good file: %s",
+        CHECK(vae__st_write(path, s.e, s.n, s.kv) == VAE_OK && vae_load(&l, path, 1) == VAE_OK, "the good file: %s",
               vae_last_error());
         vae_free(l);
         unlink(path);

@@ -40,10 +40,10 @@ static void test_known_values(void) {
     // conv2d, one 3x4 image with 2 channels; the weight reads only channel 1 with taps 1 2 / 3 4:
     // out[oh, ow] = x1[oh, ow] + 2 x1[oh, ow+1] + 3 x1[oh+1, ow] + 4 x1[oh+1, ow+1] + bias
     conv_dims d;
-    CHECK(conv2d_dims(&d, 3, 4, 2, 1, 2, 1, 0) == 0 && d.OH == 2 && d.OW == 3, "dims 2x3, got %dx%d", d.OH, d.OW);
+    CHECK(vae__conv2d_dims(&d, 3, 4, 2, 1, 2, 1, 0) == 0 && d.OH == 2 && d.OW == 3, "dims 2x3, got %dx%d", d.OH, d.OW);
     float x[3 * 4 * 2], w[1 * 2 * 2 * 2] = {0, 0, 0, 0, 1, 2, 3, 4}, b = 0.5f, out[6], col[64];
     for (int i = 0; i < 12; i++) x[2 * i] = 100.0f + i, x[2 * i + 1] = (float)i; // channel 0 must not show
-    conv2d_forward(out, col, x, w, &b, 1, &d, sizeof col / sizeof col[0]);
+    vae__conv2d_forward(out, col, x, w, &b, 1, &d, sizeof col / sizeof col[0]);
     for (int oh = 0; oh < 2; oh++)
         for (int ow = 0; ow < 3; ow++) {
             float x00 = (float)(oh * 4 + ow), want = x00 + 2 * (x00 + 1) + 3 * (x00 + 4) + 4 * (x00 + 5) + 0.5f;
@@ -51,17 +51,17 @@ static void test_known_values(void) {
         }
     // stride 2, padding 1 on a 1-channel 4x4 image with a 3x3 kernel that is 1 at its centre only:
     // output (2x2) samples the image at rows/cols 0 and 2 (tap (1,1) of grid (gh,gw) is pixel (2gh, 2gw))
-    CHECK(conv2d_dims(&d, 4, 4, 1, 1, 3, 2, 1) == 0 && d.OH == 2 && d.OW == 2, "dims 2x2");
+    CHECK(vae__conv2d_dims(&d, 4, 4, 1, 1, 3, 2, 1) == 0 && d.OH == 2 && d.OW == 2, "dims 2x2");
     float img[16], k3[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0}, o4[4];
     for (int i = 0; i < 16; i++) img[i] = (float)i;
-    conv2d_forward(o4, col, img, k3, NULL, 1, &d, sizeof col / sizeof col[0]);
+    vae__conv2d_forward(o4, col, img, k3, NULL, 1, &d, sizeof col / sizeof col[0]);
     CHECK(o4[0] == 0 && o4[1] == 2 && o4[2] == 8 && o4[3] == 10, "stride-2 centre taps %g %g %g %g", o4[0], o4[1], o4[2],
           o4[3]);
     // transposed, stride 2, 2x2 kernel, no padding: each input pixel paints its own 2x2 block scaled by the
     // kernel 1 2 / 3 4, into output channel 1 only (weight (C=1, OC=2, 2, 2))
-    CHECK(conv_transpose2d_dims(&d, 2, 3, 1, 2, 2, 2, 0) == 0 && d.OH == 4 && d.OW == 6, "transposed dims 4x6");
+    CHECK(vae__conv_transpose2d_dims(&d, 2, 3, 1, 2, 2, 2, 0) == 0 && d.OH == 4 && d.OW == 6, "transposed dims 4x6");
     float xi[6] = {1, 2, 3, 4, 5, 6}, wt[8] = {0, 0, 0, 0, 1, 2, 3, 4}, bt[2] = {-1, 0}, ot[4 * 6 * 2];
-    conv_transpose2d_forward(ot, col, xi, wt, bt, 1, &d, sizeof col / sizeof col[0]);
+    vae__conv_transpose2d_forward(ot, col, xi, wt, bt, 1, &d, sizeof col / sizeof col[0]);
     int ok = 1;
     for (int oh = 0; oh < 4; oh++)
         for (int ow = 0; ow < 6; ow++) {
@@ -89,27 +89,27 @@ static void fast_and_naive(int transposed, float *o1, float *o2, float *dx1, flo
                            float *db1, float *db2, float *col, const float *g, const float *x, const float *w,
                            const float *b, int B, const conv_dims *d, size_t col_cap) {
     if (transposed) {
-        conv_transpose2d_forward(o1, col, x, w, b, B, d, col_cap);
-        conv_transpose2d_forward_naive(o2, x, w, b, B, d);
-        conv_transpose2d_backward(dx1, dw1, db1, col, g, x, w, B, d, col_cap);
-        conv_transpose2d_backward_naive(dx2, dw2, db2, g, x, w, B, d);
+        vae__conv_transpose2d_forward(o1, col, x, w, b, B, d, col_cap);
+        vae__conv_transpose2d_forward_naive(o2, x, w, b, B, d);
+        vae__conv_transpose2d_backward(dx1, dw1, db1, col, g, x, w, B, d, col_cap);
+        vae__conv_transpose2d_backward_naive(dx2, dw2, db2, g, x, w, B, d);
     } else {
-        conv2d_forward(o1, col, x, w, b, B, d, col_cap);
-        conv2d_forward_naive(o2, x, w, b, B, d);
-        conv2d_backward(dx1, dw1, db1, col, g, x, w, B, d, col_cap);
-        conv2d_backward_naive(dx2, dw2, db2, g, x, w, B, d);
+        vae__conv2d_forward(o1, col, x, w, b, B, d, col_cap);
+        vae__conv2d_forward_naive(o2, x, w, b, B, d);
+        vae__conv2d_backward(dx1, dw1, db1, col, g, x, w, B, d, col_cap);
+        vae__conv2d_backward_naive(dx2, dw2, db2, g, x, w, B, d);
     }
 }
 
 static void run_compare(const shape *s, int transposed, size_t col_images) {
     conv_dims d;
-    int rc = transposed ? conv_transpose2d_dims(&d, s->H, s->W, s->C, s->OC, s->K, s->S, s->P)
-                        : conv2d_dims(&d, s->H, s->W, s->C, s->OC, s->K, s->S, s->P);
+    int rc = transposed ? vae__conv_transpose2d_dims(&d, s->H, s->W, s->C, s->OC, s->K, s->S, s->P)
+                        : vae__conv2d_dims(&d, s->H, s->W, s->C, s->OC, s->K, s->S, s->P);
     CHECK(rc == 0, "dims of %dx%dx%d K%d S%d P%d", s->H, s->W, s->C, s->K, s->S, s->P);
     if (rc) return;
     int B = s->B;
     size_t nx = (size_t)B * d.H * d.W * d.C, no = (size_t)B * d.OH * d.OW * d.OC, nw = (size_t)d.C * d.OC * d.K * d.K;
-    size_t col_cap = col_images * conv_col_size(&d) + (col_images > 1 ? 3 : 0); // a cap not a multiple of the size
+    size_t col_cap = col_images * vae__conv_col_size(&d) + (col_images > 1 ? 3 : 0); // a cap not a multiple of the size
     float *x = vae_malloc(nx * 4), *w = vae_malloc(nw * 4), *b = vae_malloc(d.OC * 4), *col = vae_malloc(col_cap * 4);
     float *o1 = vae_malloc(no * 4), *o2 = vae_malloc(no * 4), *g = vae_malloc(no * 4);
     float *dx1 = vae_malloc(nx * 4), *dx2 = vae_malloc(nx * 4), *dw1 = vae_malloc(nw * 4), *dw2 = vae_malloc(nw * 4);
@@ -147,10 +147,10 @@ static void test_against_naive(void) {
         }
     // the gradient of pixels that reach no output is exactly 0
     conv_dims d;
-    conv2d_dims(&d, 8, 6, 1, 1, 3, 2, 0); // rows 0..6 and columns 0..4 are read; row 7 and column 5 are not
+    vae__conv2d_dims(&d, 8, 6, 1, 1, 3, 2, 0); // rows 0..6 and columns 0..4 are read; row 7 and column 5 are not
     float x[48], w[9], g[3 * 2], dx[48], dw[9] = {0}, col[64];
     fill(x, 48, -1, 1), fill(w, 9, -1, 1), fill(g, 6, -1, 1);
-    conv2d_backward(dx, dw, NULL, col, g, x, w, 1, &d, 64);
+    vae__conv2d_backward(dx, dw, NULL, col, g, x, w, 1, &d, 64);
     int zero = 1;
     for (int c = 0; c < 6; c++) zero &= dx[7 * 6 + c] == 0.0f;
     for (int r = 0; r < 8; r++) zero &= dx[r * 6 + 5] == 0.0f;
@@ -162,25 +162,25 @@ static void test_against_naive(void) {
 static void test_adjoint(void) {
     const int B = 2, H = 9, W = 7, C = 3, OC = 4, K = 3, S = 2, P = 1;
     conv_dims a, t;
-    CHECK(conv2d_dims(&a, H, W, C, OC, K, S, P) == 0, "conv dims");
-    CHECK(conv_transpose2d_dims(&t, a.OH, a.OW, OC, C, K, S, P) == 0 && t.OH == H && t.OW == W,
+    CHECK(vae__conv2d_dims(&a, H, W, C, OC, K, S, P) == 0, "conv dims");
+    CHECK(vae__conv_transpose2d_dims(&t, a.OH, a.OW, OC, C, K, S, P) == 0 && t.OH == H && t.OW == W,
           "transposed dims give back %dx%d: %dx%d", H, W, t.OH, t.OW);
     size_t nx = (size_t)B * H * W * C, ny = (size_t)B * a.OH * a.OW * OC, nw = (size_t)OC * C * K * K;
-    size_t cap = 2 * (conv_col_size(&a) > conv_col_size(&t) ? conv_col_size(&a) : conv_col_size(&t));
+    size_t cap = 2 * (vae__conv_col_size(&a) > vae__conv_col_size(&t) ? vae__conv_col_size(&a) : vae__conv_col_size(&t));
     float *x = vae_malloc(nx * 4), *y = vae_malloc(ny * 4), *w = vae_malloc(nw * 4), *ax = vae_malloc(ny * 4);
     float *ty = vae_malloc(nx * 4), *col = vae_malloc(cap * 4);
     fill(x, nx, -1, 1), fill(y, ny, -1, 1), fill(w, nw, -1, 1);
-    conv2d_forward(ax, col, x, w, NULL, B, &a, cap);
-    conv_transpose2d_forward(ty, col, y, w, NULL, B, &t, cap); // weight (OC, C, K, K) read as (C', OC', K, K)
+    vae__conv2d_forward(ax, col, x, w, NULL, B, &a, cap);
+    vae__conv_transpose2d_forward(ty, col, y, w, NULL, B, &t, cap); // weight (OC, C, K, K) read as (C', OC', K, K)
     double l = dot(ax, y, ny), r = dot(x, ty, nx);
     CHECK(fabs(l - r) < 1e-4 * fabs(l) + 1e-4, "<conv x, y> %.8g vs <x, convT y> %.8g", l, r);
 
-    size_t ncol = conv_col_size(&a);
+    size_t ncol = vae__conv_col_size(&a);
     float *cx = vae_malloc(ncol * 4), *c = vae_malloc(ncol * 4), *img = vae_malloc((size_t)H * W * C * 4);
     fill(c, ncol, -1, 1);
     memset(img, 0, (size_t)H * W * C * 4);
-    conv_im2col(cx, x, H, W, C, a.OH, a.OW, K, S, P);
-    conv_col2im(img, c, H, W, C, a.OH, a.OW, K, S, P);
+    vae__conv_im2col(cx, x, H, W, C, a.OH, a.OW, K, S, P);
+    vae__conv_col2im(img, c, H, W, C, a.OH, a.OW, K, S, P);
     l = dot(cx, c, ncol), r = dot(x, img, (size_t)H * W * C);
     CHECK(fabs(l - r) < 1e-4 * fabs(l) + 1e-4, "<im2col x, c> %.8g vs <x, col2im c> %.8g", l, r);
     float *bufs[] = {x, y, w, ax, ty, col, cx, c, img};
@@ -198,8 +198,8 @@ typedef struct {
 
 static double conv_loss(void *p) {
     conv_ctx *c = p;
-    if (c->d.transposed) conv_transpose2d_forward(c->out, c->col, c->x, c->w, c->b, c->B, &c->d, c->col_cap);
-    else conv2d_forward(c->out, c->col, c->x, c->w, c->b, c->B, &c->d, c->col_cap);
+    if (c->d.transposed) vae__conv_transpose2d_forward(c->out, c->col, c->x, c->w, c->b, c->B, &c->d, c->col_cap);
+    else vae__conv2d_forward(c->out, c->col, c->x, c->w, c->b, c->B, &c->d, c->col_cap);
     return dot(c->r, c->out, (size_t)c->B * c->d.OH * c->d.OW * c->d.OC);
 }
 
@@ -208,18 +208,18 @@ static void test_layer_grads(void) {
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         for (int t = 0; t < 2; t++) {
             conv_ctx c = {.B = s[i].B};
-            if (t) conv_transpose2d_dims(&c.d, s[i].H, s[i].W, s[i].C, s[i].OC, s[i].K, s[i].S, s[i].P);
-            else conv2d_dims(&c.d, s[i].H, s[i].W, s[i].C, s[i].OC, s[i].K, s[i].S, s[i].P);
+            if (t) vae__conv_transpose2d_dims(&c.d, s[i].H, s[i].W, s[i].C, s[i].OC, s[i].K, s[i].S, s[i].P);
+            else vae__conv2d_dims(&c.d, s[i].H, s[i].W, s[i].C, s[i].OC, s[i].K, s[i].S, s[i].P);
             size_t nx = (size_t)c.B * c.d.H * c.d.W * c.d.C, no = (size_t)c.B * c.d.OH * c.d.OW * c.d.OC;
             size_t nw = (size_t)c.d.C * c.d.OC * c.d.K * c.d.K;
-            c.col_cap = conv_col_size(&c.d); // one image per chunk
+            c.col_cap = vae__conv_col_size(&c.d); // one image per chunk
             c.x = vae_malloc(nx * 4), c.w = vae_malloc(nw * 4), c.b = vae_malloc(c.d.OC * 4);
             c.out = vae_malloc(no * 4), c.r = vae_malloc(no * 4), c.col = vae_malloc(c.col_cap * 4);
             float *dx = vae_malloc(nx * 4), *dw = vae_calloc(nw, 4), *db = vae_calloc(c.d.OC, 4);
             fill(c.x, nx, -1, 1), fill(c.w, nw, -1, 1), fill(c.b, c.d.OC, -1, 1), fill(c.r, no, -1, 1);
             // the loss sum(r * out) has d(loss)/d(out) = r
-            if (t) conv_transpose2d_backward(dx, dw, db, c.col, c.r, c.x, c.w, c.B, &c.d, c.col_cap);
-            else conv2d_backward(dx, dw, db, c.col, c.r, c.x, c.w, c.B, &c.d, c.col_cap);
+            if (t) vae__conv_transpose2d_backward(dx, dw, db, c.col, c.r, c.x, c.w, c.B, &c.d, c.col_cap);
+            else vae__conv2d_backward(dx, dw, db, c.col, c.r, c.x, c.w, c.B, &c.d, c.col_cap);
             char name[96];
             const char *kind = t ? "conv_transpose2d" : "conv2d";
             snprintf(name, sizeof name, "%s %zu dinp", kind, i);
@@ -389,11 +389,11 @@ static void test_checkpoint_roundtrip(void) {
         CHECK(memcmp(oa, ob, sizeof oa) == 0, "same outputs");
     }
     st_file f;
-    CHECK(st_read(&f, path) == VAE_OK, "st_read: %s", vae_last_error());
-    const st_tensor *t = st_find(&f, "enc.conv1.weight");
+    CHECK(vae__st_read(&f, path) == VAE_OK, "vae__st_read: %s", vae_last_error());
+    const st_tensor *t = vae__st_find(&f, "enc.conv1.weight");
     CHECK(t && t->ndim == 4 && t->shape[0] == 4 && t->shape[1] == 3 && t->shape[2] == 3 && t->shape[3] == 3,
           "enc.conv1.weight stored as (4, 3, 3, 3)");
-    t = st_find(&f, "dec.deconv2.weight");
+    t = vae__st_find(&f, "dec.deconv2.weight");
     CHECK(t && t->ndim == 4 && t->shape[0] == 4 && t->shape[1] == 3 && t->shape[2] == 4 && t->shape[3] == 4,
           "dec.deconv2.weight stored as (4, 3, 4, 4)");
     int arch_conv = 0, channels = 0;
@@ -402,7 +402,7 @@ static void test_checkpoint_roundtrip(void) {
         if (!strcmp(f.meta_keys[i], "conv_channels")) channels = !strcmp(f.meta_values[i], "4,5");
     }
     CHECK(arch_conv && channels, "metadata arch=conv, conv_channels=4,5");
-    st_free(&f);
+    vae__st_free(&f);
     // a model file whose metadata asks for other channels than its tensors hold is refused by name
     vae_meta meta;
     memset(&meta, 0, sizeof meta);

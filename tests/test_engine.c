@@ -68,10 +68,10 @@ static void test_dense(void) {
         fill(x, nx, -1, 1), fill(w, nw, -1, 1), fill(bias, OC, -1, 1), fill(dout, no, -1, 1);
         fill(dw1, nw, -1, 1), fill(db1, OC, -1, 1);
         memcpy(dw2, dw1, nw * 4), memcpy(db2, db1, OC * 4);
-        matmul_forward(o1, x, w, bias, B, C, OC);
-        matmul_forward_naive(o2, x, w, bias, B, C, OC);
-        matmul_backward(dx1, dw1, db1, dout, x, w, B, C, OC);
-        matmul_backward_naive(dx2, dw2, db2, dout, x, w, B, C, OC);
+        vae__matmul_forward(o1, x, w, bias, B, C, OC);
+        vae__matmul_forward_naive(o2, x, w, bias, B, C, OC);
+        vae__matmul_backward(dx1, dw1, db1, dout, x, w, B, C, OC);
+        vae__matmul_backward_naive(dx2, dw2, db2, dout, x, w, B, C, OC);
         CHECK(max_abs_diff(o1, o2, no) < 2e-6f * C + 1e-6f && max_abs_diff(dx1, dx2, nx) < 2e-6f * OC + 1e-6f &&
                   max_abs_diff(dw1, dw2, nw) < 2e-6f * B + 1e-6f && max_abs_diff(db1, db2, OC) < 2e-6f * B + 1e-6f,
               "%s dense %dx%dx%d: out %g dinp %g dweight %g dbias %g", vae_engine_name(), B, C, OC,
@@ -88,25 +88,25 @@ static void test_conv(void) {
     for (int tr = 0; tr < 2; tr++) {
         const int B = 3, H = 7, W = 5, C = 3, OC = 5, K = tr ? 4 : 3, S = 2, P = 1;
         conv_dims d;
-        CHECK((tr ? conv_transpose2d_dims(&d, H, W, C, OC, K, S, P) : conv2d_dims(&d, H, W, C, OC, K, S, P)) == 0,
+        CHECK((tr ? vae__conv_transpose2d_dims(&d, H, W, C, OC, K, S, P) : vae__conv2d_dims(&d, H, W, C, OC, K, S, P)) == 0,
               "dims");
         size_t nx = (size_t)B * H * W * C, ny = (size_t)B * d.OH * d.OW * OC, nw = (size_t)OC * C * K * K;
-        size_t cap = 2 * conv_col_size(&d);
+        size_t cap = 2 * vae__conv_col_size(&d);
         float *x = vae_malloc(nx * 4), *w = vae_malloc(nw * 4), *b = vae_malloc(OC * 4), *g = vae_malloc(ny * 4);
         float *y1 = vae_malloc(ny * 4), *y2 = vae_malloc(ny * 4), *dx1 = vae_malloc(nx * 4), *dx2 = vae_malloc(nx * 4);
         float *dw1 = vae_calloc(nw, 4), *dw2 = vae_calloc(nw, 4), *db1 = vae_calloc(OC, 4), *db2 = vae_calloc(OC, 4);
         float *col = vae_malloc(cap * 4);
         fill(x, nx, -1, 1), fill(w, nw, -1, 1), fill(b, OC, -1, 1), fill(g, ny, -1, 1);
         if (tr) {
-            conv_transpose2d_forward(y1, col, x, w, b, B, &d, cap);
-            conv_transpose2d_forward_naive(y2, x, w, b, B, &d);
-            conv_transpose2d_backward(dx1, dw1, db1, col, g, x, w, B, &d, cap);
-            conv_transpose2d_backward_naive(dx2, dw2, db2, g, x, w, B, &d);
+            vae__conv_transpose2d_forward(y1, col, x, w, b, B, &d, cap);
+            vae__conv_transpose2d_forward_naive(y2, x, w, b, B, &d);
+            vae__conv_transpose2d_backward(dx1, dw1, db1, col, g, x, w, B, &d, cap);
+            vae__conv_transpose2d_backward_naive(dx2, dw2, db2, g, x, w, B, &d);
         } else {
-            conv2d_forward(y1, col, x, w, b, B, &d, cap);
-            conv2d_forward_naive(y2, x, w, b, B, &d);
-            conv2d_backward(dx1, dw1, db1, col, g, x, w, B, &d, cap);
-            conv2d_backward_naive(dx2, dw2, db2, g, x, w, B, &d);
+            vae__conv2d_forward(y1, col, x, w, b, B, &d, cap);
+            vae__conv2d_forward_naive(y2, x, w, b, B, &d);
+            vae__conv2d_backward(dx1, dw1, db1, col, g, x, w, B, &d, cap);
+            vae__conv2d_backward_naive(dx2, dw2, db2, g, x, w, B, &d);
         }
         CHECK(max_abs_diff(y1, y2, ny) < 1e-4f && max_abs_diff(dx1, dx2, nx) < 1e-4f &&
                   max_abs_diff(dw1, dw2, nw) < 1e-4f && max_abs_diff(db1, db2, OC) < 1e-4f,

@@ -79,7 +79,7 @@ static uint8_t *make_image(const char *header, const void *data, size_t data_len
     return buf;
 }
 
-/* Write image as dir/name, expect st_read and st_parse to fail with status and a message naming the
+/* Write image as dir/name, expect vae__st_read and vae__st_parse to fail with status and a message naming the
  * file and containing what. */
 static void expect_bad_image(const char *name, const uint8_t *buf, size_t len, vae_status status,
                              const char *what) {
@@ -88,16 +88,16 @@ static void expect_bad_image(const char *name, const uint8_t *buf, size_t len, v
     CHECK(write_file(path, buf, len) == 0, "cannot write %s", path);
     st_file f;
     memset(&f, 0xAB, sizeof f);
-    vae_status s = st_read(&f, path);
+    vae_status s = vae__st_read(&f, path);
     const char *msg = vae_last_error();
     CHECK(s == status, "%s: status %d (%s), expected %d", name, s, msg, status);
     CHECK(strstr(msg, path) != NULL, "%s: message does not name the file: %s", name, msg);
     CHECK(strstr(msg, what) != NULL, "%s: message lacks '%s': %s", name, what, msg);
     CHECK(is_zeroed(&f), "%s: st_file not zeroed after failure", name);
-    st_free(&f);
+    vae__st_free(&f);
 
     memset(&f, 0xAB, sizeof f);
-    s = st_parse(&f, buf, len, name);
+    s = vae__st_parse(&f, buf, len, name);
     msg = vae_last_error();
     CHECK(s == status, "%s (memory): status %d (%s), expected %d", name, s, msg, status);
     CHECK(strncmp(msg, name, strlen(name)) == 0, "%s (memory): message does not name it: %s", name, msg);
@@ -141,23 +141,23 @@ static void test_round_trip(void) {
                           "backslash", "C:\\u0000", "empty", "", NULL};
     char path[256];
     join(path, sizeof path, "round.safetensors");
-    vae_status s = st_write(path, e, n, meta);
-    CHECK(s == VAE_OK, "st_write: %s", vae_last_error());
+    vae_status s = vae__st_write(path, e, n, meta);
+    CHECK(s == VAE_OK, "vae__st_write: %s", vae_last_error());
 
     st_file f;
-    s = st_read(&f, path);
-    CHECK(s == VAE_OK, "st_read: %s", vae_last_error());
+    s = vae__st_read(&f, path);
+    CHECK(s == VAE_OK, "vae__st_read: %s", vae_last_error());
     if (s != VAE_OK) return;
     CHECK(f.n_tensors == n, "%d tensors, expected %d", f.n_tensors, n);
     size_t at = 0;
     for (int i = 0; i < n && i < f.n_tensors; i++) {
         const st_tensor *t = &f.tensors[i];
         CHECK(strcmp(t->name, e[i].name) == 0, "tensor %d is '%s', expected '%s'", i, t->name, e[i].name);
-        CHECK(st_find(&f, e[i].name) == t, "st_find('%s')", e[i].name);
+        CHECK(vae__st_find(&f, e[i].name) == t, "vae__st_find('%s')", e[i].name);
         CHECK(t->dtype == e[i].dtype, "'%s' dtype %d", t->name, t->dtype);
         CHECK(t->ndim == e[i].ndim, "'%s' ndim %d", t->name, t->ndim);
         for (int d = 0; d < t->ndim; d++) CHECK(t->shape[d] == e[i].shape[d], "'%s' dim %d", t->name, d);
-        size_t nbytes = st_numel(t) * st_dtype_size(t->dtype);
+        size_t nbytes = vae__st_numel(t) * vae__st_dtype_size(t->dtype);
         CHECK(t->end - t->begin == nbytes, "'%s' byte range", t->name);
         CHECK(t->begin == at, "'%s' begins at %zu, expected %zu (order of writing)", t->name, t->begin, at);
         CHECK(t->data == f.data + t->begin, "'%s' data pointer", t->name);
@@ -165,18 +165,18 @@ static void test_round_trip(void) {
         at = t->end;
     }
     CHECK(f.data_len == at, "data_len %zu, tensors end at %zu", f.data_len, at);
-    CHECK(st_numel(st_find(&f, "step")) == 1, "scalar numel");
-    CHECK(st_numel(st_find(&f, "empty2")) == 0, "empty numel");
-    CHECK(st_find(&f, "missing") == NULL, "st_find of a missing name");
+    CHECK(vae__st_numel(vae__st_find(&f, "step")) == 1, "scalar numel");
+    CHECK(vae__st_numel(vae__st_find(&f, "empty2")) == 0, "empty numel");
+    CHECK(vae__st_find(&f, "missing") == NULL, "vae__st_find of a missing name");
     CHECK(f.n_meta == 5, "%d metadata entries", f.n_meta);
     for (int i = 0; meta[i]; i += 2) {
-        const char *v = st_meta(&f, meta[i]);
+        const char *v = vae__st_meta(&f, meta[i]);
         CHECK(v && strcmp(v, meta[i + 1]) == 0, "metadata '%s' is '%s'", meta[i], v ? v : "(null)");
     }
-    CHECK(st_meta(&f, "nope") == NULL, "st_meta of a missing key");
-    st_free(&f);
-    CHECK(is_zeroed(&f), "st_free zeroes");
-    st_free(&f);  /* twice is harmless */
+    CHECK(vae__st_meta(&f, "nope") == NULL, "vae__st_meta of a missing key");
+    vae__st_free(&f);
+    CHECK(is_zeroed(&f), "vae__st_free zeroes");
+    vae__st_free(&f);  /* twice is harmless */
 
     /* The raw layout: header length a multiple of 8 (so the data starts 8-aligned), padded with spaces. */
     size_t len;
@@ -199,15 +199,15 @@ static void test_round_trip(void) {
 
     /* Overwriting keeps the old file's mode and replaces the contents. */
     chmod(path, 0640);
-    CHECK(st_write(path, e, 1, NULL) == VAE_OK, "overwrite: %s", vae_last_error());
+    CHECK(vae__st_write(path, e, 1, NULL) == VAE_OK, "overwrite: %s", vae_last_error());
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640, "mode kept: %o", (unsigned)(st.st_mode & 0777));
-    CHECK(st_read(&f, path) == VAE_OK && f.n_tensors == 1 && f.n_meta == 0, "overwritten file reads back");
-    st_free(&f);
+    CHECK(vae__st_read(&f, path) == VAE_OK && f.n_tensors == 1 && f.n_meta == 0, "overwritten file reads back");
+    vae__st_free(&f);
 
     /* No tensors at all is a valid file: "{}" padded to 8. */
-    CHECK(st_write(path, NULL, 0, NULL) == VAE_OK, "empty write: %s", vae_last_error());
-    CHECK(st_read(&f, path) == VAE_OK && f.n_tensors == 0 && f.data_len == 0, "empty file reads back");
-    st_free(&f);
+    CHECK(vae__st_write(path, NULL, 0, NULL) == VAE_OK, "empty write: %s", vae_last_error());
+    CHECK(vae__st_read(&f, path) == VAE_OK && f.n_tensors == 0 && f.data_len == 0, "empty file reads back");
+    vae__st_free(&f);
     CHECK(count_temp_files(dir) == 0, "no temporary files left");
     unlink(path);
 }
@@ -235,24 +235,24 @@ static void test_reference_file(void) {
     join(path, sizeof path, "reference.safetensors");
     CHECK(write_file(path, file, sizeof file) == 0, "write fixture");
     st_file f;
-    vae_status s = st_read(&f, path);
+    vae_status s = vae__st_read(&f, path);
     CHECK(s == VAE_OK, "reference file: %s", vae_last_error());
     if (s == VAE_OK) {
-        const st_tensor *a = st_find(&f, "a");
+        const st_tensor *a = vae__st_find(&f, "a");
         CHECK(a && a->dtype == ST_F32 && a->ndim == 1 && a->shape[0] == 2, "tensor a described");
         float v[2] = {0, 0};
         if (a) memcpy(v, a->data, sizeof v);
         CHECK(v[0] == 1.0f && v[1] == -2.5f, "values %g %g", v[0], v[1]);
-        CHECK(st_meta(&f, "format") && strcmp(st_meta(&f, "format"), "pt") == 0, "metadata format=pt");
-        st_free(&f);
+        CHECK(vae__st_meta(&f, "format") && strcmp(vae__st_meta(&f, "format"), "pt") == 0, "metadata format=pt");
+        vae__st_free(&f);
     }
     /* Unpadded headers are valid too, and so is whitespace inside the JSON. */
     size_t len;
     uint8_t *buf = make_image("{ \"a\" : {\"data_offsets\":[0,8], \"shape\":[2], \"dtype\":\"F32\"} }\n", values, 8,
                               &len);
-    s = st_parse(&f, buf, len, "unpadded");
+    s = vae__st_parse(&f, buf, len, "unpadded");
     CHECK(s == VAE_OK, "unpadded header: %s", vae_last_error());
-    st_free(&f);
+    vae__st_free(&f);
     free(buf);
     unlink(path);
 }
@@ -274,14 +274,14 @@ static void test_short_and_huge_lengths(void) {
         write_file(path, buf, sizeof buf);
         st_file f;
         vae_alloc_fail_at(0);  /* resets the count */
-        vae_status s = st_read(&f, path);
+        vae_status s = vae__st_read(&f, path);
         CHECK(s == VAE_ERR_FORMAT && strstr(vae_last_error(), "past the end of the file") &&
                   strstr(vae_last_error(), path),
               "length %llu: %s", (unsigned long long)lengths[k], vae_last_error());
         CHECK(vae_alloc_count() == 0, "length %llu: %ld allocations", (unsigned long long)lengths[k],
               vae_alloc_count());
         vae_alloc_fail_at(0);
-        s = st_parse(&f, buf, sizeof buf, "huge");
+        s = vae__st_parse(&f, buf, sizeof buf, "huge");
         CHECK(s == VAE_ERR_FORMAT && vae_alloc_count() == 0, "parse length %llu: %s",
               (unsigned long long)lengths[k], vae_last_error());
         unlink(path);
@@ -299,7 +299,7 @@ static void test_short_and_huge_lengths(void) {
     CHECK(truncate(path, (off_t)(8 + big + 8)) == 0, "truncate: %s", strerror(errno));
     st_file f;
     vae_alloc_fail_at(0);
-    vae_status s = st_read(&f, path);
+    vae_status s = vae__st_read(&f, path);
     CHECK(s == VAE_ERR_FORMAT && strstr(vae_last_error(), "100 MiB") && vae_alloc_count() == 0,
           "over 100 MiB: %s", vae_last_error());
     unlink(path);
@@ -417,26 +417,26 @@ static void test_bad_headers(void) {
     size_t len;
     uint8_t *buf = make_image(ok_header, "ab", 2, &len);
     st_file f;
-    vae_status s = st_parse(&f, buf, len, "ok");
-    CHECK(s == VAE_OK && f.n_tensors == 3 && st_find(&f, "x\\u0000"), "valid edge cases: %s", vae_last_error());
-    st_free(&f);
+    vae_status s = vae__st_parse(&f, buf, len, "ok");
+    CHECK(s == VAE_OK && f.n_tensors == 3 && vae__st_find(&f, "x\\u0000"), "valid edge cases: %s", vae_last_error());
+    vae__st_free(&f);
     free(buf);
 }
 
 static void test_bad_paths(void) {
     st_file f;
     memset(&f, 0xAB, sizeof f);
-    vae_status s = st_read(&f, dir);
+    vae_status s = vae__st_read(&f, dir);
     CHECK(s == VAE_ERR_IO && strstr(vae_last_error(), dir) && strstr(vae_last_error(), "directory"),
           "directory: %s", vae_last_error());
     CHECK(is_zeroed(&f), "zeroed after directory");
     char path[256];
     join(path, sizeof path, "does-not-exist.safetensors");
-    s = st_read(&f, path);
+    s = vae__st_read(&f, path);
     CHECK(s == VAE_ERR_IO && strstr(vae_last_error(), path) && strstr(vae_last_error(), "no such file"),
           "missing: %s", vae_last_error());
     CHECK(is_zeroed(&f), "zeroed after missing file");
-    s = st_read(&f, "/dev/null");
+    s = vae__st_read(&f, "/dev/null");
     CHECK(s == VAE_ERR_IO && strstr(vae_last_error(), "not a regular file"), "/dev/null: %s", vae_last_error());
 }
 
@@ -447,39 +447,39 @@ static void test_write_errors(void) {
     st_entry e = {"w", ST_F32, 1, {4}, v};
     char path[256];
     join(path, sizeof path, "no-such-folder/model.safetensors");
-    vae_status s = st_write(path, &e, 1, NULL);
+    vae_status s = vae__st_write(path, &e, 1, NULL);
     CHECK(s == VAE_ERR_IO && strstr(vae_last_error(), path) && strstr(vae_last_error(), strerror(ENOENT)),
           "missing folder: %s", vae_last_error());
     CHECK(count_temp_files(dir) == 0, "no temporary file");
 
     /* Invalid requests are refused before any file is touched. */
     st_entry two[2] = {e, e};
-    CHECK(st_write(path, two, 2, NULL) == VAE_ERR_ARG && strstr(vae_last_error(), "given twice"), "dup: %s",
+    CHECK(vae__st_write(path, two, 2, NULL) == VAE_ERR_ARG && strstr(vae_last_error(), "given twice"), "dup: %s",
           vae_last_error());
     st_entry bad = e;
     bad.shape[0] = -1;
-    CHECK(st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "negative dim: %s", vae_last_error());
+    CHECK(vae__st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "negative dim: %s", vae_last_error());
     bad = e;
     bad.dtype = (st_dtype)42;
-    CHECK(st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "bad dtype: %s", vae_last_error());
+    CHECK(vae__st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "bad dtype: %s", vae_last_error());
     bad = e;
     bad.ndim = ST_MAX_DIMS + 1;
-    CHECK(st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "too many dims: %s", vae_last_error());
+    CHECK(vae__st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "too many dims: %s", vae_last_error());
     bad = e;
     bad.name = "__metadata__";
-    CHECK(st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "reserved name: %s", vae_last_error());
+    CHECK(vae__st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "reserved name: %s", vae_last_error());
     bad = e;
     bad.data = NULL;
-    CHECK(st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "no data: %s", vae_last_error());
+    CHECK(vae__st_write(path, &bad, 1, NULL) == VAE_ERR_ARG, "no data: %s", vae_last_error());
     const char *odd_meta[] = {"k", NULL, NULL};
     const char *dup_meta[] = {"k", "1", "k", "2", NULL};
-    CHECK(st_write(path, &e, 1, odd_meta) == VAE_ERR_ARG, "meta without value: %s", vae_last_error());
-    CHECK(st_write(path, &e, 1, dup_meta) == VAE_ERR_ARG, "meta key twice: %s", vae_last_error());
+    CHECK(vae__st_write(path, &e, 1, odd_meta) == VAE_ERR_ARG, "meta without value: %s", vae_last_error());
+    CHECK(vae__st_write(path, &e, 1, dup_meta) == VAE_ERR_ARG, "meta key twice: %s", vae_last_error());
 
     /* A real write error (EFBIG, as a full disk would give ENOSPC): the file size limit stops the temporary
      * file at 4 KiB; the old file must survive untouched and no temporary file may remain. */
     join(path, sizeof path, "keep.safetensors");
-    CHECK(st_write(path, &e, 1, NULL) == VAE_OK, "first write: %s", vae_last_error());
+    CHECK(vae__st_write(path, &e, 1, NULL) == VAE_OK, "first write: %s", vae_last_error());
     size_t old_len, now_len;
     uint8_t *old = slurp(path, &old_len);
     static float big[1 << 14];
@@ -490,7 +490,7 @@ static void test_write_errors(void) {
     lim.rlim_cur = 4096;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     if (setrlimit(RLIMIT_FSIZE, &lim) == 0) {
-        s = st_write(path, &large, 1, NULL);
+        s = vae__st_write(path, &large, 1, NULL);
         setrlimit(RLIMIT_FSIZE, &saved);
         CHECK(s == VAE_ERR_IO && strstr(vae_last_error(), path) && strstr(vae_last_error(), strerror(EFBIG)),
               "EFBIG: %s", vae_last_error());
@@ -515,7 +515,7 @@ static void test_out_of_memory(void) {
     const char *meta[] = {"format", "pt", "x", "y", NULL};
     char path[256];
     join(path, sizeof path, "oom.safetensors");
-    CHECK(st_write(path, e, 1, NULL) == VAE_OK, "old file: %s", vae_last_error());
+    CHECK(vae__st_write(path, e, 1, NULL) == VAE_OK, "old file: %s", vae_last_error());
     size_t old_len, now_len;
     uint8_t *old = slurp(path, &old_len);
 
@@ -523,7 +523,7 @@ static void test_out_of_memory(void) {
     long n;
     for (n = 1; n < 100; n++) {
         vae_alloc_fail_at(n);
-        vae_status s = st_write(path, e, 3, meta);
+        vae_status s = vae__st_write(path, e, 3, meta);
         vae_alloc_fail_at(0);
         if (s == VAE_OK) break;
         CHECK(s == VAE_ERR_NOMEM && strstr(vae_last_error(), path), "write fail at %ld: %d %s", n, s,
@@ -543,11 +543,11 @@ static void test_out_of_memory(void) {
         for (n = 1; n < 100; n++) {
             st_file f;
             vae_alloc_fail_at(n);
-            vae_status s = parse ? st_parse(&f, buf, len, "oom") : st_read(&f, path);
+            vae_status s = parse ? vae__st_parse(&f, buf, len, "oom") : vae__st_read(&f, path);
             vae_alloc_fail_at(0);
             if (s == VAE_OK) {
                 CHECK(f.n_tensors == 3 && f.n_meta == 2, "read after %ld failures", n - 1);
-                st_free(&f);
+                vae__st_free(&f);
                 break;
             }
             CHECK(s == VAE_ERR_NOMEM, "%s fail at %ld: %d %s", parse ? "parse" : "read", n, s, vae_last_error());

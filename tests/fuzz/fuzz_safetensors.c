@@ -1,10 +1,10 @@
 /* fuzz_safetensors.c: libFuzzer target for the safetensors reader (src/safetensors.c) and the checkpoint
  * loaders on top of it (src/checkpoint.c).
  *
- * Each input is parsed from memory with st_parse, then written to a file (in /dev/shm when it exists) and
- * read again with st_read and, when it is valid safetensors, with vae_checkpoint_load and vae_train_state_load.
+ * Each input is parsed from memory with vae__st_parse, then written to a file (in /dev/shm when it exists) and
+ * read again with vae__st_read and, when it is valid safetensors, with vae_checkpoint_load and vae_train_state_load.
  * Oracles beyond the sanitizers:
- *   - st_parse and st_read agree: same status and, the file named the same, the same message;
+ *   - vae__st_parse and vae__st_read agree: same status and, the file named the same, the same message;
  *   - an accepted file is consistent: every tensor inside the data block with the byte length its dtype and
  *     shape need, found by name, metadata found by key; every data byte is read;
  *   - a model that loads decodes one latent vector to finite values, and survives vae_save + vae_load with
@@ -56,15 +56,15 @@ static void check_file(const st_file *f) {
     for (size_t i = 0; i < f->data_len; i++) sum += f->data[i];
     for (int i = 0; i < f->n_tensors; i++) {
         const st_tensor *t = &f->tensors[i];
-        size_t bytes = st_numel(t) * st_dtype_size(t->dtype);
+        size_t bytes = vae__st_numel(t) * vae__st_dtype_size(t->dtype);
         if (t->begin > t->end || t->end > f->data_len || t->end - t->begin != bytes)
             FAIL("tensor '%s' [%zu, %zu] of %zu bytes in %zu", t->name, t->begin, t->end, bytes, f->data_len);
         if ((const uint8_t *)t->data != f->data + t->begin) FAIL("tensor '%s' data pointer", t->name);
-        if (st_find(f, t->name) == NULL) FAIL("tensor '%s' not found by name", t->name);
+        if (vae__st_find(f, t->name) == NULL) FAIL("tensor '%s' not found by name", t->name);
         for (size_t k = 0; k < bytes; k++) sum += ((const uint8_t *)t->data)[k];
     }
     for (int i = 0; i < f->n_meta; i++)
-        if (st_meta(f, f->meta_keys[i]) != f->meta_values[i]) FAIL("metadata '%s' not found", f->meta_keys[i]);
+        if (vae__st_meta(f, f->meta_keys[i]) != f->meta_values[i]) FAIL("metadata '%s' not found", f->meta_keys[i]);
     volatile unsigned sink = sum;
     (void)sink;
 }
@@ -105,28 +105,28 @@ static void exercise_model(vae_model *m) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st_file f, g;
     vae_clear_error();
-    vae_status sp = st_parse(&f, data, size, path);
+    vae_status sp = vae__st_parse(&f, data, size, path);
     char parse_msg[1024];
     snprintf(parse_msg, sizeof parse_msg, "%s", vae_last_error());
     if (sp == VAE_OK) {
         check_file(&f);
-        st_free(&f);
+        vae__st_free(&f);
     } else {
-        names_file("st_parse");
+        names_file("vae__st_parse");
     }
 
     write_file(data, size);
     vae_clear_error();
-    vae_status sr = st_read(&g, path);
-    if (sr != sp) FAIL("st_parse gives %d ('%s'), st_read %d ('%s')", sp, parse_msg, sr, vae_last_error());
+    vae_status sr = vae__st_read(&g, path);
+    if (sr != sp) FAIL("vae__st_parse gives %d ('%s'), vae__st_read %d ('%s')", sp, parse_msg, sr, vae_last_error());
     if (sr == VAE_OK) {
         check_file(&g);
-        st_free(&g);
+        vae__st_free(&g);
     } else if (strcmp(parse_msg, vae_last_error()) != 0) {
-        FAIL("st_parse says '%s', st_read '%s'", parse_msg, vae_last_error());
+        FAIL("vae__st_parse says '%s', vae__st_read '%s'", parse_msg, vae_last_error());
     }
 
-    /* The loaders start with st_read: on a file it refuses they can only fail the same way. */
+    /* The loaders start with vae__st_read: on a file it refuses they can only fail the same way. */
     if (sp != VAE_OK) return 0;
     vae_model *m = NULL;
     vae_meta extra;
