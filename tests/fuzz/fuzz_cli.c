@@ -60,7 +60,9 @@ static void check_parsed(flag_spec *flags, char **argv, int argc, const char *te
         }
         case FLAG_STRING: {
             const char *v = *(const char **)f->value;
-            if (f->given && !(v >= text && v < text + text_len)) FAIL("%s points outside argv", f->name);
+            // given as "" with no default, an optional flag reads as not given (NULL): tools/cli.c's rule
+            if (f->given && !v && f->def && *f->def) FAIL("%s given as empty but its default '%s' lost", f->name, f->def);
+            if (f->given && v && !(v >= text && v < text + text_len)) FAIL("%s points outside argv", f->name);
             if (!f->given && v && v != f->def) FAIL("%s not given but set", f->name);
             break;
         }
